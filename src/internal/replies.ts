@@ -1,0 +1,155 @@
+/**
+ * Parsers of Redis stream replies: the one place where reply shapes are known.
+ * Each returns a typed value or fails with a `RedisError` (reason `Command`)
+ * naming the command whose reply was not as expected.
+ */
+import { Effect } from "effect"
+import * as RedisError from "../RedisError.js"
+
+/** An entry as read from a stream; `fields` is `null` when the entry was trimmed away. */
+export interface Entry {
+  readonly id: string
+  readonly fields: Record<string, string> | null
+}
+
+/** One row of `XPENDING key group [IDLE ms] start end count [consumer]`. */
+export interface PendingEntry {
+  readonly id: string
+  readonly consumer: string
+  readonly idle: number
+  readonly deliveries: number
+}
+
+/** `XPENDING key group` without a range. */
+export interface PendingSummary {
+  readonly count: number
+  readonly minId: string | null
+  readonly maxId: string | null
+  readonly consumers: ReadonlyArray<{ readonly name: string; readonly pending: number }>
+}
+
+const unexpected = (command: string, reply: unknown): RedisError.RedisError =>
+  new RedisError.RedisError({
+    reason: "Command",
+    command,
+    message: `unexpected reply to ${command}: ${JSON.stringify(reply)?.slice(0, 200)}`
+  })
+
+const isString = (u: unknown): u is string => typeof u === "string"
+
+/** `[k1, v1, k2, v2, …]` to a record; `null` or `[]` gives `{}`. Values are kept as strings. */
+export const fieldsToRecord = (kvs: ReadonlyArray<unknown> | null | undefined): Record<string, string> => {
+  const record: Record<string, string> = {}
+  if (!kvs) return record
+  for (let i = 0; i + 1 < kvs.length; i += 2) {
+    record[String(kvs[i])] = String(kvs[i + 1])
+  }
+  return record
+}
+
+/** `[[id, [k, v, …] | null], …]` (XRANGE, and each stream of XREAD/XREADGROUP). */
+export const entries = (command: string, reply: unknown): Effect.Effect<ReadonlyArray<Entry>, RedisError.RedisError> => {
+  if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
+  const out: Array<Entry> = new Array(reply.length)
+  for (let i = 0; i < reply.length; i++) {
+    const item: unknown = reply[i]
+    if (!Array.isArray(item) || !isString(item[0])) return Effect.fail(unexpected(command, reply))
+    const kvs: unknown = item[1]
+    out[i] = { id: item[0], fields: Array.isArray(kvs) ? fieldsToRecord(kvs) : null }
+  }
+  return Effect.succeed(out)
+}
+
+/** XREAD / XREADGROUP: `null` (nothing in the block time) or `[[stream, entries], …]`. */
+export const streams = (
+  command: string,
+  reply: unknown
+): Effect.Effect<ReadonlyArray<{ readonly stream: string; readonly entries: ReadonlyArray<Entry> }>, RedisError.RedisError> => {
+  if (reply === null) return Effect.succeed([])
+  if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
+  return Effect.forEach(reply, (item: unknown) =>
+    Array.isArray(item) && isString(item[0])
+      ? Effect.map(entries(command, item[1]), (parsed) => ({ stream: item[0] as string, entries: parsed }))
+      : Effect.fail(unexpected(command, reply)))
+}
+
+/** The extended form of XPENDING: `[[id, consumer, idle, deliveries], …]`. */
+export const pendingEntries = (reply: unknown): Effect.Effect<ReadonlyArray<PendingEntry>, RedisError.RedisError> => {
+  if (!Array.isArray(reply)) return Effect.fail(unexpected("XPENDING", reply))
+  const out: Array<PendingEntry> = new Array(reply.length)
+  for (let i = 0; i < reply.length; i++) {
+    const row: unknown = reply[i]
+    if (!Array.isArray(row) || !isString(row[0]) || !isString(row[1])) return Effect.fail(unexpected("XPENDING", reply))
+    out[i] = { id: row[0], consumer: row[1], idle: Number(row[2]), deliveries: Number(row[3]) }
+  }
+  return Effect.succeed(out)
+}
+
+/** The summary form of XPENDING: `[count, minId, maxId, [[consumer, count], …] | null]`. */
+export const pendingSummary = (reply: unknown): Effect.Effect<PendingSummary, RedisError.RedisError> => {
+  if (!Array.isArray(reply) || reply.length < 4) return Effect.fail(unexpected("XPENDING", reply))
+  const [count, minId, maxId, consumers] = reply as [unknown, unknown, unknown, unknown]
+  return Effect.succeed({
+    count: Number(count),
+    minId: isString(minId) ? minId : null,
+    maxId: isString(maxId) ? maxId : null,
+    consumers: Array.isArray(consumers)
+      ? consumers.map((row: unknown) => {
+        const [name, pending] = Array.isArray(row) ? row : []
+        return { name: String(name), pending: Number(pending) }
+      })
+      : []
+  })
+}
+
+/** XINFO GROUPS / CONSUMERS / STREAM: a list of flat `[key, value, …]` maps, as records. */
+export const infoList = (
+  command: string,
+  reply: unknown
+): Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, RedisError.RedisError> => {
+  if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
+  return Effect.forEach(reply, (item: unknown) => info(command, item))
+}
+
+/** One flat `[key, value, …]` map as a record. */
+export const info = (command: string, reply: unknown): Effect.Effect<Readonly<Record<string, unknown>>, RedisError.RedisError> => {
+  if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
+  const record: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) record[String(reply[i])] = reply[i + 1]
+  return Effect.succeed(record)
+}
+
+/** A number field of an info record; `undefined` when absent or not numeric (e.g. Redis 7's `lag` when unknown). */
+export const numberField = (record: Readonly<Record<string, unknown>>, key: string): number | undefined => {
+  const value = record[key]
+  if (value === null || value === undefined) return undefined
+  const n = Number(value)
+  return Number.isFinite(n) ? n : undefined
+}
+
+/** A string field of an info record (`""` when absent). */
+export const stringField = (record: Readonly<Record<string, unknown>>, key: string): string => {
+  const value = record[key]
+  return value === null || value === undefined ? "" : String(value)
+}
+
+/** SCAN: `[cursor, [key, …]]`. */
+export const scan = (reply: unknown): Effect.Effect<{ readonly cursor: string; readonly keys: ReadonlyArray<string> }, RedisError.RedisError> =>
+  Array.isArray(reply) && isString(reply[0]) && Array.isArray(reply[1])
+    ? Effect.succeed({ cursor: reply[0], keys: (reply[1] as Array<unknown>).map(String) })
+    : Effect.fail(unexpected("SCAN", reply))
+
+/** CLIENT LIST: one line per client, `key=value` pairs separated by spaces. */
+export const clientList = (reply: unknown): Effect.Effect<ReadonlyArray<{ readonly id: string; readonly name: string }>, RedisError.RedisError> => {
+  if (!isString(reply)) return Effect.fail(unexpected("CLIENT LIST", reply))
+  return Effect.succeed(
+    reply.split("\n").filter((line) => line.trim().length > 0).map((line) => {
+      const fields: Record<string, string> = {}
+      for (const pair of line.trim().split(" ")) {
+        const eq = pair.indexOf("=")
+        if (eq > 0) fields[pair.slice(0, eq)] = pair.slice(eq + 1)
+      }
+      return { id: fields["id"] ?? "", name: fields["name"] ?? "" }
+    })
+  )
+}
