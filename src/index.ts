@@ -28,3 +28,8 @@ export * as MessageId from "./MessageId.js"
  * @since 0.1.0
  */
 export * as Groups from "./Groups.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Streams from "./Streams.js"

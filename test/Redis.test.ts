@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer } from "effect"
 import * as Redis from "../src/Redis.js"
 import * as RedisError from "../src/RedisError.js"
@@ -16,7 +16,7 @@ describe("Redis.layer", () => {
     }))
 })
 
-it.layer(RedisTest.layer(), { excludeTestServices: true })("Redis service", (it) => {
+layer(RedisTest.layer(), { excludeTestServices: true })("Redis service", (it) => {
   it.effect("sends commands and maps error replies", () =>
     Effect.gen(function*() {
       const redis = yield* Redis.Redis

@@ -153,3 +153,51 @@ export const clientList = (reply: unknown): Effect.Effect<ReadonlyArray<{ readon
     })
   )
 }
+
+/** A bulk string reply, e.g. the id XADD returns. */
+export const string = (command: string, reply: unknown): Effect.Effect<string, RedisError.RedisError> =>
+  isString(reply) ? Effect.succeed(reply) : Effect.fail(unexpected(command, reply))
+
+/** One bulk string per reply of a batch, e.g. the ids of pipelined XADDs. */
+export const strings = (command: string, replies: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError> =>
+  replies.every(isString) ? Effect.succeed(replies) : Effect.fail(unexpected(command, replies.find((reply) => !isString(reply))))
+
+/** An integer reply, e.g. XLEN or XACK. */
+export const integer = (command: string, reply: unknown): Effect.Effect<number, RedisError.RedisError> =>
+  typeof reply === "number" && Number.isInteger(reply) ? Effect.succeed(reply) : Effect.fail(unexpected(command, reply))
+
+/** One row of XINFO GROUPS; `lag` is `undefined` where Redis does not report it (before 7.0, or unknown). */
+export interface GroupInfo {
+  readonly name: string
+  readonly consumers: number
+  readonly pending: number
+  readonly lastDeliveredId: string
+  readonly lag: number | undefined
+}
+
+/** XINFO GROUPS. */
+export const groupInfos = (reply: unknown): Effect.Effect<ReadonlyArray<GroupInfo>, RedisError.RedisError> =>
+  Effect.map(infoList("XINFO GROUPS", reply), (rows) =>
+    rows.map((row) => ({
+      name: stringField(row, "name"),
+      consumers: numberField(row, "consumers") ?? 0,
+      pending: numberField(row, "pending") ?? 0,
+      lastDeliveredId: stringField(row, "last-delivered-id"),
+      lag: numberField(row, "lag")
+    })))
+
+/** One row of XINFO CONSUMERS: `idle` is the milliseconds since its last interaction with the group. */
+export interface ConsumerInfo {
+  readonly name: string
+  readonly pending: number
+  readonly idle: number
+}
+
+/** XINFO CONSUMERS. */
+export const consumerInfos = (reply: unknown): Effect.Effect<ReadonlyArray<ConsumerInfo>, RedisError.RedisError> =>
+  Effect.map(infoList("XINFO CONSUMERS", reply), (rows) =>
+    rows.map((row) => ({
+      name: stringField(row, "name"),
+      pending: numberField(row, "pending") ?? 0,
+      idle: numberField(row, "idle") ?? 0
+    })))

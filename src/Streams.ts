@@ -1,0 +1,267 @@
+/**
+ * Writing to streams and reading them back: `xaddMap` (the seed's
+ * `xadd-map`), `xaddAll` for many entries in pipelined batches,
+ * `fieldsToRecord` (the seed's `kvs->map`), a plain `read`, and
+ * `allStreamKeys` to find streams with SCAN.
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Naming, Streams } from "effect-redis-streams"
+ *
+ * const program = Effect.gen(function*() {
+ *   const stream = Naming.streamName("maps")
+ *   yield* Streams.xaddMap(stream, "*", { foo: "bar" })
+ *   const entries = yield* Streams.read(stream, { count: 1 })
+ *   return entries.map((entry) => entry.fields) // [{ foo: "bar" }]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric } from "effect"
+import * as replies from "./internal/replies.js"
+import * as MessageId from "./MessageId.js"
+import * as Redis from "./Redis.js"
+import * as RedisError from "./RedisError.js"
+
+/**
+ * A value of an entry's field. Redis stores every value as a string: numbers
+ * and buffers are read back as strings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FieldValue = string | number | Buffer
+
+/**
+ * The fields of an entry to write.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fields = Readonly<Record<string, FieldValue>>
+
+/**
+ * An entry read back from a stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly id: string
+  readonly fields: Record<string, string>
+}
+
+/**
+ * Trimming applied by the same XADD: keep at most `maxLen` entries, or drop
+ * entries with ids below `minId`. `approximate` (`~`) lets Redis trim whole
+ * nodes only, which is much cheaper; the default is exact (`=`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Trim =
+  | { readonly maxLen: number; readonly approximate?: boolean | undefined }
+  | { readonly minId: string; readonly approximate?: boolean | undefined }
+
+/**
+ * Options of {@link xaddMap} and {@link xaddAll}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface XaddOptions {
+  readonly trim?: Trim | undefined
+}
+
+/**
+ * Options of {@link read}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReadOptions {
+  /** Entries with ids strictly greater than this are returned. Default `"0-0"` (from the start). */
+  readonly from?: string | undefined
+  /** At most this many entries. Default: all of them. */
+  readonly count?: number | undefined
+}
+
+const BATCH = 1000
+
+const entriesAdded = Metric.counter("effect_redis_streams_entries_added", {
+  description: "entries written by Streams.xaddMap and Streams.xaddAll",
+  incremental: true
+})
+
+/**
+ * `[k1, v1, k2, v2, …]` to a record of strings (the seed's `kvs->map`);
+ * `null` or `[]` gives `{}`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const fieldsToRecord: (kvs: ReadonlyArray<unknown> | null | undefined) => Record<string, string> =
+  replies.fieldsToRecord
+
+const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+
+const trimArgs = (trim: Trim | undefined): Effect.Effect<ReadonlyArray<Redis.Arg>, RedisError.RedisError> => {
+  if (trim === undefined) return Effect.succeed([])
+  const exactness = trim.approximate ? "~" : "="
+  if ("maxLen" in trim) {
+    return isCount(trim.maxLen)
+      ? Effect.succeed(["MAXLEN", exactness, trim.maxLen])
+      : Effect.fail(RedisError.invalidArgument("XADD", `trim.maxLen must be a non-negative integer, got ${trim.maxLen}`))
+  }
+  return Effect.map(MessageId.validate(trim.minId), (minId) => ["MINID", exactness, minId])
+}
+
+/** The arguments up to and including the id, shared by every entry of a call. */
+const prefixArgs = (stream: string, id: string, options: XaddOptions) =>
+  Effect.gen(function*() {
+    yield* Redis.validateName("XADD", "stream name", stream)
+    if (id !== "*") yield* MessageId.validate(id)
+    return [stream, ...(yield* trimArgs(options.trim)), id]
+  })
+
+/** The whole XADD argument list, or `undefined` for an empty record. */
+const xaddArgs = (prefix: ReadonlyArray<Redis.Arg>, record: Fields): Array<Redis.Arg> | undefined => {
+  const args = prefix.slice()
+  for (const key of Object.keys(record)) args.push(key, record[key]!)
+  return args.length === prefix.length ? undefined : args
+}
+
+const emptyRecord = (stream: string) =>
+  RedisError.invalidArgument("XADD", `an entry needs at least one field (stream ${JSON.stringify(stream)})`)
+
+/**
+ * Appends one entry and returns its id. `id` is `"*"` (Redis picks one) or an
+ * explicit id greater than the stream's top id. An empty record, a malformed
+ * id, an id not greater than the top id and a stream name that is empty or
+ * has whitespace fail with `RedisError` (`InvalidArgument`), and nothing is
+ * written; a key that is not a stream fails with `WrongType`.
+ *
+ * @since 0.1.0
+ * @category writing
+ */
+export const xaddMap = Effect.fn("Streams.xaddMap")(
+  function*(stream: string, id: string, record: Fields, options: XaddOptions = {}) {
+    const args = xaddArgs(yield* prefixArgs(stream, id, options), record)
+    if (args === undefined) return yield* emptyRecord(stream)
+    const redis = yield* Redis.Redis
+    const added = yield* Effect.flatMap(redis.send("XADD", args), (reply) => replies.string("XADD", reply))
+    yield* Metric.increment(entriesAdded)
+    return added
+  }
+)
+
+/**
+ * Appends many entries with ids `"*"`, pipelined in batches of 1000, and
+ * returns their ids in order. Every record is checked before anything is
+ * sent: one empty record fails the call with `InvalidArgument` and nothing is
+ * written. An error reply part way (e.g. the key is not a stream) fails the
+ * call; the batches before it stay written.
+ *
+ * @since 0.1.0
+ * @category writing
+ */
+export const xaddAll = Effect.fn("Streams.xaddAll")(
+  function*(stream: string, records: ReadonlyArray<Fields>, options: XaddOptions = {}) {
+    const prefix = yield* prefixArgs(stream, "*", options)
+    const commands: Array<Redis.Command> = new Array(records.length)
+    for (let i = 0; i < records.length; i++) {
+      const args = xaddArgs(prefix, records[i]!)
+      if (args === undefined) return yield* emptyRecord(stream)
+      commands[i] = ["XADD", args]
+    }
+    const redis = yield* Redis.Redis
+    const ids: Array<string> = []
+    for (let start = 0; start < commands.length; start += BATCH) {
+      const batch = commands.slice(start, start + BATCH)
+      const added = yield* Effect.flatMap(redis.pipeline(batch), (results) => replies.strings("XADD", results))
+      yield* Metric.incrementBy(entriesAdded, added.length)
+      for (const id of added) ids.push(id)
+    }
+    const result: ReadonlyArray<string> = ids
+    return result
+  }
+)
+
+/**
+ * Reads entries with ids greater than `from` (default: from the start) with a
+ * plain, non-blocking XREAD, parsed as `{ id, fields }`. A missing stream
+ * reads as empty; a key that is not a stream fails with `WrongType`.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read = Effect.fn("Streams.read")(function*(stream: string, options: ReadOptions = {}) {
+  yield* Redis.validateName("XREAD", "stream name", stream)
+  const from = yield* MessageId.validate(options.from ?? "0-0")
+  const count = options.count
+  if (count !== undefined && !(isCount(count) && count > 0)) {
+    return yield* RedisError.invalidArgument("XREAD", `count must be a positive integer, got ${count}`)
+  }
+  const redis = yield* Redis.Redis
+  const reply = yield* redis.send("XREAD", [...(count === undefined ? [] : ["COUNT", count]), "STREAMS", stream, from])
+  const streams = yield* replies.streams("XREAD", reply)
+  return (streams[0]?.entries ?? []).map((entry): Entry => ({ id: entry.id, fields: entry.fields ?? {} }))
+})
+
+/**
+ * How many entries of the stream have ids greater than `after`, counted in
+ * pages of 1000 (XRANGE with an exclusive start), so a long stream is never
+ * held in memory at once. A missing stream counts 0.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const countAfter = Effect.fn("Streams.countAfter")(function*(stream: string, after: string) {
+  yield* Redis.validateName("XRANGE", "stream name", stream)
+  yield* MessageId.validate(after)
+  const redis = yield* Redis.Redis
+  const first = yield* Effect.flatMap(redis.send("XRANGE", [stream, "-", "+", "COUNT", 1]), (reply) => replies.entries("XRANGE", reply))
+  if (first.length === 0) return 0
+  if (MessageId.compare(after, first[0]!.id) < 0) {
+    return yield* Effect.flatMap(redis.send("XLEN", [stream]), (reply) => replies.integer("XLEN", reply))
+  }
+  let count = 0
+  let cursor = after
+  while (true) {
+    const page = yield* Effect.flatMap(
+      redis.send("XRANGE", [stream, `(${cursor}`, "+", "COUNT", BATCH]),
+      (reply) => replies.entries("XRANGE", reply)
+    )
+    count += page.length
+    if (page.length < BATCH) return count
+    cursor = page[page.length - 1]!.id
+  }
+})
+
+/**
+ * The keys of type stream matching a glob `pattern` (default `"stream/*"`),
+ * found with SCAN … TYPE stream on every master node (never KEYS, so Redis is
+ * not blocked however many keys it holds).
+ *
+ * @since 0.1.0
+ * @category visibility
+ */
+export const allStreamKeys = Effect.fn("Streams.allStreamKeys")(function*(pattern: string = "stream/*") {
+  const redis = yield* Redis.Redis
+  const masters = yield* redis.masters
+  const keys = new Set<string>()
+  for (const master of masters) {
+    let cursor = "0"
+    do {
+      const page = yield* Effect.flatMap(
+        master.send("SCAN", [cursor, "MATCH", pattern, "COUNT", BATCH, "TYPE", "stream"]),
+        replies.scan
+      )
+      for (const key of page.keys) keys.add(key)
+      cursor = page.cursor
+    } while (cursor !== "0")
+  }
+  const result: ReadonlySet<string> = keys
+  return result
+})
