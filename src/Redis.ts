@@ -217,9 +217,13 @@ const runBatch = (
   atomic: boolean
 ): Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError> => {
   if (commands.length === 0) return Effect.succeed([])
-  const batch = commands.map(([command, args]) => [command, ...args])
   return Effect.tryPromise({
-    try: () => (atomic ? client.multi(batch) : client.pipeline(batch)).exec(),
+    try: () => {
+      const batch = atomic ? client.multi() : client.pipeline()
+      // `call` takes any command name; the array form of pipeline() only knows lower-case method names.
+      for (const [command, args] of commands) batch.call(command, ...args)
+      return batch.exec()
+    },
     catch: (cause) => RedisError.fromCause(atomic ? "EXEC" : commands[0]![0], cause)
   }).pipe(Effect.flatMap((results) => execOf(commands, results)))
 }

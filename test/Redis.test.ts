@@ -1,5 +1,6 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer } from "effect"
+import { Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer } from "effect"
+import { Redis as IORedis } from "ioredis"
 import * as Redis from "../src/Redis.js"
 import * as RedisError from "../src/RedisError.js"
 import { RedisTest } from "../src/testing/index.js"
@@ -45,4 +46,56 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Redis service", (it) =>
       const error = yield* Effect.flip(redis.dedicated("has space"))
       expect(error.reason).toBe("InvalidArgument")
     }))
+
+  it.effect("pipeline and transaction return replies in order and fail with the first error reply", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      expect(yield* redis.pipeline([["SET", ["p1", "a"]], ["GET", ["p1"]], ["INCR", ["p2"]]])).toEqual(["OK", "a", 1])
+      expect(yield* redis.transaction([["INCR", ["p2"]], ["GET", ["p2"]]])).toEqual([2, "2"])
+      expect(yield* redis.pipeline([])).toEqual([])
+      const error = yield* Effect.flip(redis.pipeline([["GET", ["p1"]], ["XLEN", ["p1"]]]))
+      expect(error.reason).toBe("WrongType")
+      expect(error.command).toBe("XLEN")
+    }))
+
+  it.effect("onMasters sends to the one server", () =>
+    Effect.gen(function*() {
+      expect(yield* Redis.onMasters("PING")).toEqual(["PONG"])
+      expect(yield* Redis.onMasters("ECHO", ["hi"])).toEqual(["hi"])
+    }))
+
+  it.effect("layerConfig reads REDIS_URL from the ConfigProvider, or takes a Config", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisTest.RedisTest
+      yield* Redis.Redis.pipe(Effect.flatMap((redis) => redis.send("SET", ["from-config", "yes"])))
+      const readBack = Effect.flatMap(Redis.Redis, (redis) => redis.send("GET", ["from-config"]))
+      const viaEnv = yield* readBack.pipe(
+        Effect.provide(Redis.layerConfig()),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REDIS_URL", server.url]])))
+      )
+      expect(viaEnv).toBe("yes")
+      const custom = Redis.layerConfig(Config.map(Config.integer("MY_PORT"), (port) => ({ host: server.host, port })))
+      const viaConfig = yield* readBack.pipe(
+        Effect.provide(custom),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["MY_PORT", String(server.port)]])))
+      )
+      expect(viaConfig).toBe("yes")
+      const missing = yield* Effect.flip(
+        Layer.build(custom).pipe(Effect.scoped, Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      )
+      expect(missing._tag).not.toBe("RedisError")
+    }))
+
+  it.effect("layerFromClient uses the caller's client and does not close it", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisTest.RedisTest
+      const client = new IORedis(server.url)
+      yield* Effect.addFinalizer(() => Effect.promise(() => client.quit()))
+      const reply = yield* Effect.flatMap(Redis.Redis, (redis) => redis.send("ECHO", ["mine"])).pipe(
+        Effect.provide(Redis.layerFromClient(client))
+      )
+      expect(reply).toBe("mine")
+      expect(client.status).toBe("ready")
+      expect(yield* Effect.promise(() => client.ping())).toBe("PONG")
+    }).pipe(Effect.scoped))
 })
