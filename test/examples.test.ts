@@ -1,0 +1,18 @@
+import { expect, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { main } from "../examples/producer.js"
+import { Redis } from "../src/index.js"
+import { RedisTest } from "../src/testing/index.js"
+
+layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
+  it.effect("producer.ts writes 1001 entries and reads its first ones back", () =>
+    Effect.gen(function*() {
+      const result = yield* main
+      expect(result.written).toBe(1001)
+      expect(result.back.length).toBe(3)
+      expect(result.back[0]).toEqual({ id: result.first, fields: { sensor: "kitchen", celsius: "21.5" } })
+      expect(result.back[1]!.fields).toEqual({ sensor: "room-0", celsius: "18" })
+      const redis = yield* Redis.Redis
+      expect(yield* redis.send("XLEN", [result.stream])).toBe(1001)
+    }))
+})
