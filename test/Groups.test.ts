@@ -11,6 +11,13 @@ const send = (command: string, args: ReadonlyArray<Redis.Arg> = []) => Effect.fl
 const deliver = (stream: string, group: string, consumer: string, count: number) =>
   send("XREADGROUP", ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, ">"])
 
+/** A new stream and a group on it that reads from the start. */
+const fromStart = (name: string) =>
+  Effect.map(
+    Groups.create(Naming.streamName(name), Naming.groupName(name), { from: "0" }),
+    () => ({ stream: Naming.streamName(name), group: Naming.groupName(name) })
+  )
+
 const consumerNames = (stream: string, group: string) =>
   Effect.map(Groups.stats(stream, group), (stats) => stats.consumers.map((consumer) => consumer.name))
 
@@ -62,9 +69,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
 
   it.effect("deregisterIdle removes idle consumers without pending entries, never one with pending", () =>
     Effect.gen(function*() {
-      const stream = Naming.streamName("deregister")
-      const group = Naming.groupName("deregister")
-      yield* Groups.create(stream, group, { from: "0" })
+      const { group, stream } = yield* fromStart("deregister")
       yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }])
       yield* deliver(stream, group, "holder", 1)
       yield* send("XGROUP", ["CREATECONSUMER", stream, group, "empty"])
@@ -95,9 +100,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
 
   it.effect("stats: consumers sorted by name, pending, last delivered id, unconsumed from lag", () =>
     Effect.gen(function*() {
-      const stream = Naming.streamName("stats")
-      const group = Naming.groupName("stats")
-      yield* Groups.create(stream, group, { from: "0" })
+      const { group, stream } = yield* fromStart("stats")
       const ids = yield* Streams.xaddAll(stream, Array.from({ length: 6 }, (_, n) => ({ n })))
       yield* deliver(stream, group, Naming.consumerName("stats", 2), 1)
       yield* deliver(stream, group, Naming.consumerName("stats", 0), 2)
@@ -115,9 +118,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
 
   it.effect("stats counts unconsumed itself when Redis reports no lag (entries deleted ahead of the group)", () =>
     Effect.gen(function*() {
-      const stream = Naming.streamName("no-lag")
-      const group = Naming.groupName("no-lag")
-      yield* Groups.create(stream, group, { from: "0" })
+      const { group, stream } = yield* fromStart("no-lag")
       const ids = yield* Streams.xaddAll(stream, Array.from({ length: 5 }, (_, n) => ({ n })))
       yield* deliver(stream, group, "c", 1)
       yield* send("XDEL", [stream, ids[2]!])
@@ -146,9 +147,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
 
   it.effect("clearPending acks in pages, for one consumer or all, and keeps the entries", () =>
     Effect.gen(function*() {
-      const stream = Naming.streamName("pending")
-      const group = Naming.groupName("pending")
-      yield* Groups.create(stream, group, { from: "0" })
+      const { group, stream } = yield* fromStart("pending")
       yield* Streams.xaddAll(stream, Array.from({ length: 2600 }, (_, n) => ({ n })))
       yield* deliver(stream, group, "a", 1500)
       yield* deliver(stream, group, "b", 1100)

@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Config, ConfigProvider, Context, Effect, Exit, Fiber, Layer } from "effect"
+import { Config, ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import * as Redis from "../src/Redis.js"
 import * as RedisError from "../src/RedisError.js"
