@@ -206,7 +206,8 @@ export const read = Effect.fn("Streams.read")(function*(stream: string, options:
   const redis = yield* Redis.Redis
   const reply = yield* redis.send("XREAD", [...(count === undefined ? [] : ["COUNT", count]), "STREAMS", stream, from])
   const streams = yield* replies.streams("XREAD", reply)
-  return (streams[0]?.entries ?? []).map((entry): Entry => ({ id: entry.id, fields: entry.fields ?? {} }))
+  const entries: ReadonlyArray<Entry> = (streams[0]?.entries ?? []).map((entry) => ({ id: entry.id, fields: entry.fields ?? {} }))
+  return entries
 })
 
 /**
