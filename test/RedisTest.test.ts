@@ -9,6 +9,21 @@ import { eventually } from "./utils.js"
 const withRedis = <A, E>(url: string, f: (redis: Redis.Service) => Effect.Effect<A, E>) =>
   Effect.scoped(Effect.flatMap(Redis.make({ url, connectTimeout: "1 second", commandTimeout: "500 millis" }), f))
 
+/** Sets an environment variable until the scope closes. */
+const withEnv = (name: string, value: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const before = process.env[name]
+      process.env[name] = value
+      return before
+    }),
+    (before) =>
+      Effect.sync(() => {
+        if (before === undefined) delete process.env[name]
+        else process.env[name] = before
+      })
+  )
+
 describe("RedisTest.server", () => {
   it.scopedLive("stop and restart on the same port; without persistence the data is gone", () =>
     Effect.gen(function*() {
@@ -49,23 +64,28 @@ describe("RedisTest.server", () => {
 
   it.scopedLive("a missing binary is a NotInstalled error that names the fix", () =>
     Effect.gen(function*() {
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          const before = process.env["REDIS_SERVER_BIN"]
-          process.env["REDIS_SERVER_BIN"] = "/nonexistent"
-          return before
-        }),
-        (before) =>
-          Effect.sync(() => {
-            if (before === undefined) delete process.env["REDIS_SERVER_BIN"]
-            else process.env["REDIS_SERVER_BIN"] = before
-          })
-      )
+      yield* withEnv("REDIS_SERVER_BIN", "/nonexistent")
       const error = yield* Effect.flip(RedisTest.server())
       expect(error.reason).toBe("NotInstalled")
       expect(error.message).toContain("/nonexistent")
       expect(error.message).toContain("apt-get install -y redis-server")
       expect(error.message).toContain("REDIS_URL")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("with REDIS_URL set, the layer uses that server and refuses to control it", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisTest.server()
+      yield* withEnv("REDIS_URL", server.url)
+      const reply = yield* Effect.gen(function*() {
+        const external = yield* RedisTest.RedisTest
+        expect(external.port).toBe(server.port)
+        expect((yield* Effect.flip(external.stop)).reason).toBe("Control")
+        expect(yield* external.pid).toEqual(Option.none())
+        const redis = yield* Redis.Redis
+        return yield* redis.send("ECHO", ["external"])
+      }).pipe(Effect.provide(RedisTest.layer()))
+      expect(reply).toBe("external")
+      expect(Option.isSome(yield* server.pid)).toBe(true)
     }).pipe(Effect.provide(NodeContext.layer)))
 })
 

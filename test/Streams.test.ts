@@ -50,11 +50,12 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Streams", (it) => {
       expect(yield* send("EXISTS", [stream])).toBe(0)
     }))
 
-  it.effect("xaddMap on a key that is not a stream is WrongType and leaves it alone", () =>
+  it.effect("xaddMap and xaddAll on a key that is not a stream are WrongType and leave it alone", () =>
     Effect.gen(function*() {
       yield* send("SET", ["plain-key", "x"])
       const error = yield* Effect.flip(Streams.xaddMap("plain-key", "*", { a: "1" }))
       expect(error.reason).toBe("WrongType")
+      expect((yield* Effect.flip(Streams.xaddAll("plain-key", [{ a: "1" }, { a: "2" }]))).reason).toBe("WrongType")
       expect(yield* send("GET", ["plain-key"])).toBe("x")
     }))
 
