@@ -33,3 +33,8 @@ export * as Groups from "./Groups.js"
  * @since 0.1.0
  */
 export * as Streams from "./Streams.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Gc from "./Gc.js"

@@ -201,3 +201,63 @@ export const consumerInfos = (reply: unknown): Effect.Effect<ReadonlyArray<Consu
       pending: numberField(row, "pending") ?? 0,
       idle: numberField(row, "idle") ?? 0
     })))
+
+/** A flat list of ids (XCLAIM … JUSTID, or a script returning ids). */
+export const ids = (command: string, reply: unknown): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError> =>
+  Array.isArray(reply) ? strings(command, reply) : Effect.fail(unexpected(command, reply))
+
+/** An entry of a dead-letter stream, as `Gc.collect` writes it. */
+export interface DeadLetter {
+  /** The entry's id in the dead-letter stream. */
+  readonly dlqId: string
+  readonly stream: string
+  readonly group: string
+  readonly consumer: string
+  /** The entry's id in its origin stream. */
+  readonly id: string
+  readonly idle: number
+  readonly deliveries: number
+  /** The original fields; `null` when written without them (`includeMessage: false`, or the payload was trimmed). */
+  readonly fields: Record<string, string> | null
+}
+
+const deadLetterKeys = ["stream", "group", "consumer", "id", "idle", "deliveries"] as const
+
+const deadLetter = (dlqId: string, kvs: ReadonlyArray<unknown>): DeadLetter | null => {
+  const meta: Record<string, string> = {}
+  for (let i = 0; i < deadLetterKeys.length; i++) {
+    if (kvs[2 * i] !== deadLetterKeys[i] || !isString(kvs[2 * i + 1])) return null
+    meta[deadLetterKeys[i]!] = kvs[2 * i + 1] as string
+  }
+  const rest = kvs.slice(2 * deadLetterKeys.length)
+  return {
+    dlqId,
+    stream: meta["stream"]!,
+    group: meta["group"]!,
+    consumer: meta["consumer"]!,
+    id: meta["id"]!,
+    idle: Number(meta["idle"]),
+    deliveries: Number(meta["deliveries"]),
+    fields: rest.length > 0 ? fieldsToRecord(rest) : null
+  }
+}
+
+/**
+ * XRANGE of a dead-letter stream. The metadata fields come first, in a fixed
+ * order, then the original fields (so an original field named like a metadata
+ * field cannot be mistaken for it). Entries not written by `Gc.collect` are
+ * skipped; `lastId` is the last id of the raw page, for paging.
+ */
+export const deadLetters = (
+  reply: unknown
+): Effect.Effect<{ readonly letters: ReadonlyArray<DeadLetter>; readonly size: number; readonly lastId: string | null }, RedisError.RedisError> => {
+  if (!Array.isArray(reply)) return Effect.fail(unexpected("XRANGE", reply))
+  const letters: Array<DeadLetter> = []
+  for (const item of reply as Array<unknown>) {
+    if (!Array.isArray(item) || !isString(item[0])) return Effect.fail(unexpected("XRANGE", reply))
+    const letter = Array.isArray(item[1]) ? deadLetter(item[0], item[1]) : null
+    if (letter !== null) letters.push(letter)
+  }
+  const last: unknown = reply.length > 0 ? reply[reply.length - 1] : null
+  return Effect.succeed({ letters, size: reply.length, lastId: Array.isArray(last) && isString(last[0]) ? last[0] : null })
+}
