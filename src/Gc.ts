@@ -272,6 +272,11 @@ const dlqScript = `
 local stream, dlq, group, include = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
 local t = redis.call('TYPE', dlq)['ok']
 if t ~= 'none' and t ~= 'stream' then return redis.error_reply('WRONGTYPE the dead-letter key ' .. dlq .. ' is not a stream') end
+local payloads = {}
+if include and #ARGV > 2 then
+  -- a page's entries are mostly contiguous in the stream: read their payloads in one bounded range
+  for _, e in ipairs(redis.call('XRANGE', stream, ARGV[3], ARGV[#ARGV - 3], 'COUNT', (#ARGV - 2) / 2)) do payloads[e[1]] = e[2] end
+end
 local done = {}
 for i = 3, #ARGV, 4 do
   local id, consumer = ARGV[i], ARGV[i + 1]
@@ -279,10 +284,12 @@ for i = 3, #ARGV, 4 do
   if p and p[2] == consumer and p[3] >= tonumber(ARGV[i + 2]) and p[4] == tonumber(ARGV[i + 3]) then
     local entry = { 'XADD', dlq, '*', 'stream', stream, 'group', group, 'consumer', consumer, 'id', id, 'idle', p[3], 'deliveries', p[4] }
     if include then
-      local found = redis.call('XRANGE', stream, id, id)[1]
-      if found then
-        for _, v in ipairs(found[2]) do entry[#entry + 1] = v end
+      local fields = payloads[id]
+      if fields == nil then
+        local found = redis.call('XRANGE', stream, id, id)[1]
+        fields = found and found[2] or {}
       end
+      for _, v in ipairs(fields) do entry[#entry + 1] = v end
     end
     redis.call(unpack(entry))
     redis.call('XACK', stream, group, id)
@@ -344,7 +351,10 @@ const runPage = (settings: Settings, plans: ReadonlyArray<Plan>) =>
     const dead = yield* deadLetterPage(settings, plans.filter((p) => p.action === "Dlq").map((p) => p.entry))
     const byClaimant = new Map<string, Array<Replies.PendingEntry>>()
     for (const p of plans) {
-      if (p.action === "Rebalance") byClaimant.set(p.claimant!, [...(byClaimant.get(p.claimant!) ?? []), p.entry])
+      if (p.action !== "Rebalance") continue
+      const entries = byClaimant.get(p.claimant!)
+      if (entries === undefined) byClaimant.set(p.claimant!, [p.entry])
+      else entries.push(p.entry)
     }
     const claimed = new Set<string>()
     for (const [claimant, entries] of byClaimant) {
@@ -433,14 +443,21 @@ export const collect: (
     const siblings = siblingsOf(settings, consumers)
     const pending = new Map(consumers.map((c) => [c.name, c.pending]))
     const actions: Array<GcAction> = []
-    let start = "-"
-    while (true) {
-      const page = yield* Effect.flatMap(redis.send("XPENDING", [stream, group, start, "+", settings.batchSize]), Replies.pendingEntries)
-      const done = yield* runPage(settings, yield* planPage(settings, siblings, page))
+    const nextPage = (start: string) =>
+      Effect.flatMap(redis.send("XPENDING", [stream, group, start, "+", settings.batchSize]), Replies.pendingEntries).pipe(
+        Effect.flatMap((page) => Effect.map(planPage(settings, siblings, page), (plans) => ({ page, plans })))
+      )
+    let current = yield* nextPage("-")
+    while (current.page.length > 0) {
+      const { page, plans } = current
+      // the next page is read and planned while this one is carried out (its entries are other ones)
+      const [done, next] = yield* Effect.all([
+        runPage(settings, plans),
+        page.length < settings.batchSize ? Effect.succeed({ page: [], plans: [] }) : nextPage(`(${page[page.length - 1]!.id}`)
+      ], { concurrency: 2 })
       track(pending, done)
       for (const plan of done) actions.push(toAction(plan))
-      if (page.length < settings.batchSize) break
-      start = `(${page[page.length - 1]!.id}`
+      current = next
     }
     for (const consumer of yield* deregisterIdle(settings, consumers, pending)) actions.push(GcAction.Deregister({ consumer }))
     if (!settings.dryRun) yield* record(actions)

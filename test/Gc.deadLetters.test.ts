@@ -46,6 +46,22 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.deadLetters", (it) =
       yield* send("SET", ["plain-key", "x"])
       expect((yield* Effect.flip(Gc.deadLetters("plain-key"))).reason).toBe("WrongType")
     }))
+
+  it.effect("keeps each message, also of sparse pending entries, and the metadata of an entry deleted from the stream", () =>
+    Effect.gen(function*() {
+      const { consumer, dlq, group, stream } = names()
+      const ids = yield* setup(stream, group, 10)
+      yield* read(stream, group, consumer(0), 10)
+      yield* send("XACK", [stream, group, ...ids.slice(1, 8)])
+      yield* send("XDEL", [stream, ids[8]!])
+      const actions = yield* Gc.collect(stream, group, { dlq: { deliveries: 1, stream: dlq } })
+      expect(actions).toEqual([ids[0]!, ids[8]!, ids[9]!].map((id) => Gc.GcAction.Dlq({ id, consumer: consumer(0) })))
+      expect((yield* Gc.deadLetters(dlq)).map((l) => [l.id, l.fields])).toEqual([
+        [ids[0], { n: "0" }],
+        [ids[8], null],
+        [ids[9], { n: "9" }]
+      ])
+    }))
 })
 
 layer(RedisTest.layer(), { excludeTestServices: true })("Gc.redrive", (it) => {

@@ -2,6 +2,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Random } from "effect"
 import * as Gc from "../src/Gc.js"
 import * as Redis from "../src/Redis.js"
+import type * as RedisError from "../src/RedisError.js"
 import { RedisTest } from "../src/testing/index.js"
 import { ack, age, consumers, names, pending, read, setup } from "./gcUtils.js"
 import { eventually } from "./utils.js"
@@ -19,7 +20,10 @@ const interpose = <A, E, R>(command: string, before: Effect.Effect<unknown, neve
       ...redis,
       send: (c, args) =>
         c === command && !fired
-          ? Effect.zipRight(Effect.sync(() => (fired = true)).pipe(Effect.zipRight(before)), redis.send(c, args))
+          ? Effect.sync(() => (fired = true)).pipe(
+            Effect.zipRight(Effect.provideService(before, Redis.Redis, redis)),
+            Effect.zipRight(redis.send(c, args))
+          )
           : redis.send(c, args)
     }
     return Effect.provideService(effect, Redis.Redis, service)
@@ -201,7 +205,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: bad input",
     Effect.gen(function*() {
       const { group, stream } = names()
       yield* setup(stream, group, 0)
-      const reasons = yield* Effect.forEach([
+      const refused: ReadonlyArray<Effect.Effect<unknown, RedisError.RedisError, Redis.Redis>> = [
         Gc.collect("has space", group),
         Gc.collect(stream, ""),
         Gc.collect(stream, group, { batchSize: 0 }),
@@ -211,7 +215,8 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: bad input",
         Gc.collect(stream, group, { dlq: { stream: "" } }),
         Gc.deadLetters(""),
         Gc.redrive("stream/dlq", { count: -1 })
-      ], (effect) => Effect.map(Effect.flip(effect), (e) => [e.reason, e.message.length > 0]))
+      ]
+      const reasons = yield* Effect.forEach(refused, (effect) => Effect.map(Effect.flip(effect), (e) => [e.reason, e.message.length > 0]))
       expect(reasons).toEqual(reasons.map(() => ["InvalidArgument", true]))
     }))
 
