@@ -1,11 +1,9 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Gc from "../src/Gc.js"
-import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
-import { age, consumers, handleOwnPending, names, pending, read, setup } from "./gcUtils.js"
+import { age, consumers, createConsumer, handleOwnPending, names, pending, read, setup } from "./gcUtils.js"
 
-const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
 layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's scenarios", (it) => {
   it.effect("a bad message goes to the dead-letter stream after one delivery", () =>
@@ -28,7 +26,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's 
       const [dead, live] = [consumer(0), consumer(1)]
       const ids = yield* setup(stream, group, 10)
       expect((yield* read(stream, group, dead, 10)).length).toBe(10)
-      yield* send("XGROUP", ["CREATECONSUMER", stream, group, live])
+      yield* createConsumer(stream, group, live)
       yield* age(stream, group, dead, ids, 61_000)
 
       const actions = yield* Gc.collect(stream, group)
@@ -50,7 +48,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's 
       const { consumer, group, stream } = names()
       const ids = yield* setup(stream, group, 3)
       yield* read(stream, group, consumer(0), 3)
-      yield* send("XGROUP", ["CREATECONSUMER", stream, group, consumer(1)])
+      yield* createConsumer(stream, group, consumer(1))
       const before = yield* pending(stream, group)
       const actions = yield* Gc.collect(stream, group)
       expect(actions).toEqual(ids.map((id) => Gc.GcAction.Noop({ id, consumer: consumer(0) })))
@@ -68,7 +66,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: order of th
       const ids = yield* setup(stream, group, 2)
       yield* read(stream, group, consumer(0), 2)
       yield* read(stream, group, consumer(0), 2, "0") // delivered twice now
-      yield* send("XGROUP", ["CREATECONSUMER", stream, group, consumer(1)])
+      yield* createConsumer(stream, group, consumer(1))
       yield* age(stream, group, consumer(0), [ids[0]!], 120_000)
       const actions = yield* Gc.collect(stream, group, {
         dlq: { idle: "100 seconds", stream: dlq },
@@ -132,7 +130,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: deregistrat
     Effect.gen(function*() {
       const { consumer, group, stream } = names()
       yield* setup(stream, group, 0)
-      yield* send("XGROUP", ["CREATECONSUMER", stream, group, consumer(0)])
+      yield* createConsumer(stream, group, consumer(0))
       expect(yield* Gc.collect(stream, group, { deregister: { idle: "1 hour" } })).toEqual([])
       expect(yield* Gc.collect(stream, group, { deregister: false })).toEqual([])
       expect(yield* Gc.collect(stream, group)).toEqual([]) // the default: 10 minutes

@@ -4,13 +4,10 @@ import * as Gc from "../src/Gc.js"
 import * as Redis from "../src/Redis.js"
 import type * as RedisError from "../src/RedisError.js"
 import { RedisTest } from "../src/testing/index.js"
-import { ack, age, consumers, names, pending, read, setup } from "./gcUtils.js"
+import { ack, age, consumers, createConsumer, names, pending, read, setup } from "./gcUtils.js"
 import { eventually } from "./utils.js"
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
-
-const createConsumer = (stream: string, group: string, consumer: string) =>
-  send("XGROUP", ["CREATECONSUMER", stream, group, consumer])
 
 /** Runs `effect` against a Redis service that runs `before` once, just before the first `command` goes out. */
 const interpose = <A, E, R>(command: string, before: Effect.Effect<unknown, never, Redis.Redis>, effect: Effect.Effect<A, E, R>) =>

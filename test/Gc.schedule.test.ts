@@ -3,7 +3,7 @@ import { Array as Arr, Effect, Fiber, HashMap, Layer, Logger, LogLevel, Ref, Sch
 import * as Gc from "../src/Gc.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
-import { age, names, pending, read, setup } from "./gcUtils.js"
+import { age, createConsumer, names, pending, read, setup } from "./gcUtils.js"
 import { eventually } from "./utils.js"
 
 /** A logger that keeps the messages it was given. */
@@ -47,7 +47,7 @@ layer(RedisTest.layer())("Gc.schedule", (it) => {
       yield* TestClock.adjust("29 seconds")
       yield* passes(1)
       // a consumer comes along: the next pass gives it the dead consumer's entries
-      yield* Effect.flatMap(Redis.Redis, (redis) => redis.send("XGROUP", ["CREATECONSUMER", stream, group, consumer(1)]))
+      yield* createConsumer(stream, group, consumer(1))
       yield* TestClock.adjust("1 second")
       yield* passes(2)
       yield* TestClock.adjust("30 seconds")

@@ -57,3 +57,7 @@ export const handleOwnPending = (stream: string, group: string, consumer: string
     yield* ack(stream, group, ids)
     return ids
   })
+
+/** Registers a consumer that has read nothing (a live one, waiting). */
+export const createConsumer = (stream: string, group: string, consumer: string) =>
+  send("XGROUP", ["CREATECONSUMER", stream, group, consumer])
