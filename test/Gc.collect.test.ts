@@ -4,7 +4,6 @@ import * as Gc from "../src/Gc.js"
 import { RedisTest } from "../src/testing/index.js"
 import { age, consumers, createConsumer, handleOwnPending, names, pending, read, setup } from "./gcUtils.js"
 
-
 layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's scenarios", (it) => {
   it.effect("a bad message goes to the dead-letter stream after one delivery", () =>
     Effect.gen(function*() {
