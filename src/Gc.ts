@@ -565,16 +565,25 @@ export const deadLetters = (
   eachPage("Gc.deadLetters", dlqStream, options, Effect.succeed).pipe(Effect.withSpan("Gc.deadLetters"))
 
 /**
- * Adds the entry to its origin stream and deletes it from the dead-letter
- * stream in one atomic step. Never creates the origin stream; skips a letter
- * already deleted (redriven by someone else).
+ * For each letter (ARGV: dlqId, field count, fields…) adds the entry to its
+ * origin stream and deletes it from the dead-letter stream, in one atomic
+ * step. Never creates the origin stream; skips a letter already deleted
+ * (redriven by someone else). Returns `[dlqId, newId, …]`.
  */
 const redriveScript = `
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'none' then return redis.error_reply('ERR no such key: the origin stream ' .. KEYS[1] .. ' does not exist') end
 if t ~= 'stream' then return redis.error_reply('WRONGTYPE the origin ' .. KEYS[1] .. ' is not a stream') end
-if redis.call('XDEL', KEYS[2], ARGV[1]) == 0 then return false end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))`
+local out, i = {}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  if redis.call('XDEL', KEYS[2], ARGV[i]) == 1 then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 2, i + 1 + n))
+  end
+  i = i + 2 + n
+end
+return out`
 
 const requireStreams = (dlqStream: string, letters: ReadonlyArray<DeadLetter>) =>
   Effect.gen(function*() {
@@ -601,16 +610,25 @@ const redrivePage = (dlqStream: string) => (letters: ReadonlyArray<DeadLetter>) 
       yield* Effect.logWarning(`${letters.length - withFields.length} dead letters have no message to redrive (written with includeMessage: false, or trimmed); they are left in the dead-letter stream`)
     }
     yield* requireStreams(dlqStream, withFields)
+    const byOrigin = new Map<string, Array<Redis.Arg>>()
+    for (const { dlqId, fields, stream } of withFields) {
+      const args = byOrigin.get(stream) ?? [redriveScript, 2, stream, dlqStream]
+      const kvs = Object.entries(fields!).flat()
+      args.push(dlqId, kvs.length, ...kvs)
+      byOrigin.set(stream, args)
+    }
     const redis = yield* Redis.Redis
-    const replies = yield* redis.pipeline(withFields.map((l): Redis.Command => [
-      "EVAL",
-      [redriveScript, 2, l.stream, dlqStream, l.dlqId, ...Object.entries(l.fields!).flat()]
-    ]))
+    const replies = yield* redis.pipeline([...byOrigin.values()].map((args): Redis.Command => ["EVAL", args]))
+    const newIds = new Map<string, string>()
+    for (const reply of replies) {
+      const pairs = yield* Replies.ids("EVAL", reply)
+      for (let i = 0; i + 1 < pairs.length; i += 2) newIds.set(pairs[i]!, pairs[i + 1]!)
+    }
     const out: Array<Redriven> = []
-    withFields.forEach((letter, i) => {
-      const id = replies[i]
-      if (typeof id === "string") out.push({ ...letter, redrivenId: id })
-    })
+    for (const letter of withFields) {
+      const redrivenId = newIds.get(letter.dlqId)
+      if (redrivenId !== undefined) out.push({ ...letter, redrivenId })
+    }
     return out
   })
 
