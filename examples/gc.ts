@@ -3,11 +3,14 @@
  * hands them to a live consumer, deregisters the dead one, and moves a poison
  * message that keeps failing to the dead-letter stream.
  *
- * Run: REDIS_URL=redis://localhost:6379 npx tsx examples/gc.ts
+ *   npx tsx examples/gc.ts                                     # spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx examples/gc.ts    # uses your server
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Schedule } from "effect"
+import { Effect, Schedule } from "effect"
+import { pathToFileURL } from "node:url"
 import { Gc, Groups, Naming, Redis } from "../src/index.js"
+import { RedisTest } from "../src/testing/index.js"
 
 const stream = Naming.streamName("gc-example")
 const group = Naming.groupName("persist-readings")
@@ -37,7 +40,8 @@ const handleBacklog = Effect.gen(function*() {
   return handled.length
 })
 
-const program = Effect.gen(function*() {
+/** The program: needs a `Redis.Redis` in its context. */
+export const main = Effect.gen(function*() {
   const redis = yield* Redis.Redis
   yield* redis.send("DEL", [stream, dlq])
   yield* Groups.create(stream, group, { from: "0" })
@@ -52,16 +56,22 @@ const program = Effect.gen(function*() {
 
   let handled = 0
   for (let round = 0; round < 3; round++) handled += yield* handleBacklog
-  yield* Console.log(`handled by ${live}: ${handled}`)
+  yield* Effect.log(`handled by ${live}: ${handled}`)
 
   // the poison message has now been delivered 3 times: the next pass dead-letters it
   const actions = yield* Gc.collect(stream, group, options)
-  yield* Console.log(`last pass: ${actions.map((action) => action._tag).join(", ")}`)
-  for (const letter of yield* Gc.deadLetters(dlq)) {
-    yield* Console.log(`dead letter: ${letter.id} from ${letter.consumer}, ${letter.deliveries} deliveries, ${JSON.stringify(letter.fields)}`)
+  yield* Effect.log(`last pass: ${actions.map((action) => action._tag).join(", ")}`)
+  const letters = yield* Gc.deadLetters(dlq)
+  for (const letter of letters) {
+    yield* Effect.log(`dead letter: ${letter.id} from ${letter.consumer}, ${letter.deliveries} deliveries, ${JSON.stringify(letter.fields)}`)
   }
   const consumers = yield* redis.send("XINFO", ["CONSUMERS", stream, group])
-  yield* Console.log(`consumers left: ${Array.isArray(consumers) ? consumers.length : 0}`)
+  const left = Array.isArray(consumers) ? consumers.length : 0
+  yield* Effect.log(`consumers left: ${left}`)
+  return { stream, group, live, handled, actions, letters, consumersLeft: left }
 })
 
-program.pipe(Effect.provide(Redis.layerConfig()), NodeRuntime.runMain)
+// RedisTest.layer() uses REDIS_URL when it is set, and otherwise spawns a redis-server on a free port.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  NodeRuntime.runMain(main.pipe(Effect.provide(RedisTest.layer())))
+}

@@ -3,11 +3,14 @@
  * dead-letter stream; once the bug is fixed it is put back on its stream and
  * handled.
  *
- * Run: REDIS_URL=redis://localhost:6379 npx tsx examples/redrive.ts
+ *   npx tsx examples/redrive.ts                                     # spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx examples/redrive.ts    # uses your server
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
+import { pathToFileURL } from "node:url"
 import { Gc, Groups, Naming, Redis } from "../src/index.js"
+import { RedisTest } from "../src/testing/index.js"
 
 const stream = Naming.streamName("orders")
 const group = Naming.groupName("ship-orders")
@@ -22,7 +25,8 @@ const readOrders = Effect.gen(function*() {
   return entries.map((entry: unknown) => (Array.isArray(entry) ? String(entry[0]) : ""))
 })
 
-const program = Effect.gen(function*() {
+/** The program: needs a `Redis.Redis` in its context. */
+export const main = Effect.gen(function*() {
   const redis = yield* Redis.Redis
   yield* redis.send("DEL", [stream, dlq])
   yield* Groups.create(stream, group)
@@ -32,15 +36,20 @@ const program = Effect.gen(function*() {
   yield* readOrders
   yield* Gc.collect(stream, group, { dlq: { deliveries: 1, stream: dlq } })
   const letters = yield* Gc.deadLetters(dlq, { stream })
-  yield* Console.log(`dead letters: ${letters.map((l) => `${l.id} ${JSON.stringify(l.fields)}`).join("; ")}`)
+  yield* Effect.log(`dead letters: ${letters.map((l) => `${l.id} ${JSON.stringify(l.fields)}`).join("; ")}`)
 
   // the handler is fixed: put the order back on its stream
   const redriven = yield* Gc.redrive(dlq, { stream, group })
-  yield* Console.log(`redriven: ${redriven.map((r) => `${r.id} -> ${r.redrivenId}`).join("; ")}`)
+  yield* Effect.log(`redriven: ${redriven.map((r) => `${r.id} -> ${r.redrivenId}`).join("; ")}`)
 
   const ids = yield* readOrders
   if (ids.length > 0) yield* redis.send("XACK", [stream, group, ...ids])
-  yield* Console.log(`handled after redrive: ${ids.length}, left in the dead-letter stream: ${yield* redis.send("XLEN", [dlq])}`)
+  const left = yield* redis.send("XLEN", [dlq])
+  yield* Effect.log(`handled after redrive: ${ids.length}, left in the dead-letter stream: ${left}`)
+  return { stream, letters, redriven, handled: ids, left }
 })
 
-program.pipe(Effect.provide(Redis.layerConfig()), NodeRuntime.runMain)
+// RedisTest.layer() uses REDIS_URL when it is set, and otherwise spawns a redis-server on a free port.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  NodeRuntime.runMain(main.pipe(Effect.provide(RedisTest.layer())))
+}

@@ -1,36 +1,27 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
+import { main as gcExample } from "../examples/gc.js"
+import { main as redriveExample } from "../examples/redrive.js"
+import { Gc } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
 
-/** Runs an example with tsx against the test server; fails on a non-zero exit. */
-const runExample = (file: string) =>
-  Effect.flatMap(RedisTest.RedisTest, (server) =>
-    Effect.async<string, Error>((resume) => {
-      const child = execFile(
-        process.execPath,
-        ["--import", "tsx", file],
-        { env: { ...process.env, REDIS_URL: server.url }, timeout: 20_000 },
-        (error, stdout, stderr) => resume(error ? Effect.fail(new Error(`${file} failed: ${error.message}\n${stderr}`)) : Effect.succeed(stdout))
-      )
-      return Effect.sync(() => child.kill())
+layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
+  it.effect("gc.ts: rebalances the dead consumer's entries, deregisters it, dead-letters the poison message", () =>
+    Effect.gen(function*() {
+      const result = yield* gcExample
+      expect(result.handled).toBe(3)
+      expect(result.actions.map((a) => a._tag)).toEqual(["Dlq"])
+      expect(result.letters.map((l) => [l.consumer, l.deliveries, l.fields])).toEqual([[result.live, 4, { temperature: "poison" }]])
+      expect(result.consumersLeft).toBe(1)
+      expect(yield* Gc.collect(result.stream, result.group, { dryRun: true })).toEqual([])
     }))
 
-layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("examples", (it) => {
-  it.effect("examples/gc.ts: rebalances the dead consumer's entries, deregisters it, dead-letters the poison message", () =>
+  it.effect("redrive.ts: dead-letters an order, redrives it, and it is handled", () =>
     Effect.gen(function*() {
-      const out = yield* runExample("examples/gc.ts")
-      expect(out).toContain("handled by consumer/persist-readings/1: 3")
-      expect(out).toContain("last pass: Dlq")
-      expect(out).toMatch(/dead letter: \d+-\d+ from consumer\/persist-readings\/1, 4 deliveries, \{"temperature":"poison"\}/)
-      expect(out).toContain("consumers left: 1")
-    }), 30_000)
-
-  it.effect("examples/redrive.ts: dead-letters an order, redrives it, and it is handled", () =>
-    Effect.gen(function*() {
-      const out = yield* runExample("examples/redrive.ts")
-      expect(out).toMatch(/dead letters: \d+-\d+ \{"order":"42","country":"Atlantis"\}/)
-      expect(out).toMatch(/redriven: \d+-\d+ -> \d+-\d+/)
-      expect(out).toContain("handled after redrive: 1, left in the dead-letter stream: 0")
-    }), 30_000)
+      const result = yield* redriveExample
+      expect(result.letters.map((l) => l.fields)).toEqual([{ order: "42", country: "Atlantis" }])
+      expect(result.redriven.map((r) => r.id)).toEqual(result.letters.map((l) => l.id))
+      expect(result.handled).toEqual(result.redriven.map((r) => r.redrivenId))
+      expect(result.left).toBe(0)
+    }))
 })
