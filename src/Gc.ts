@@ -254,12 +254,31 @@ const siblingsOf = (settings: Settings, consumers: ReadonlyArray<Replies.Consume
   return distribution === "random" ? eligible : [...eligible].sort((a, b) => distribution === "lra" ? b.idle - a.idle : a.idle - b.idle)
 }
 
-const claimantFor = (settings: Settings, siblings: ReadonlyArray<Replies.ConsumerInfo>, owner: string) => {
-  const others = siblings.filter((c) => c.name !== owner)
-  if (others.length === 0) return Effect.succeed(undefined)
-  return settings.rebalance !== false && settings.rebalance.distribution === "random"
-    ? Effect.map(Random.nextIntBetween(0, others.length), (i) => others[i]!.name)
-    : Effect.succeed(others[0]!.name)
+/** A small seeded generator (mulberry32): one seed from Effect's `Random` per page, not one effect per entry. */
+const generator = (seed: number) => {
+  let state = seed >>> 0
+  return (bound: number): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * bound)
+  }
+}
+
+/** Picks the claimant of an entry: never its owner; `undefined` when there is no other sibling. */
+const claimantFor = (settings: Settings, siblings: ReadonlyArray<Replies.ConsumerInfo>) => {
+  const othersOf = new Map<string, ReadonlyArray<Replies.ConsumerInfo>>()
+  const random = settings.rebalance !== false && settings.rebalance.distribution === "random"
+  return (owner: string, pick: (bound: number) => number): string | undefined => {
+    let others = othersOf.get(owner)
+    if (others === undefined) {
+      others = siblings.filter((c) => c.name !== owner)
+      othersOf.set(owner, others)
+    }
+    if (others.length === 0) return undefined
+    return others[random ? pick(others.length) : 0]!.name
+  }
 }
 
 /**
@@ -336,12 +355,19 @@ interface Plan {
   readonly claimant?: string
 }
 
-const planPage = (settings: Settings, siblings: ReadonlyArray<Replies.ConsumerInfo>, page: ReadonlyArray<Replies.PendingEntry>) =>
-  Effect.forEach(page, (entry): Effect.Effect<Plan> => {
-    if (settings.dlq !== false && exceeds(settings.dlq, entry)) return Effect.succeed({ entry, action: "Dlq" })
-    if (settings.rebalance === false || !exceeds(settings.rebalance, entry)) return Effect.succeed({ entry, action: "Noop" })
-    return Effect.map(claimantFor(settings, siblings, entry.consumer), (claimant): Plan =>
-      claimant === undefined ? { entry, action: "FailedRebalance" } : { entry, action: "Rebalance", claimant })
+const planPage = (
+  settings: Settings,
+  claimant: (owner: string, pick: (bound: number) => number) => string | undefined,
+  page: ReadonlyArray<Replies.PendingEntry>
+): Effect.Effect<ReadonlyArray<Plan>> =>
+  Effect.map(Random.nextInt, (seed) => {
+    const pick = generator(seed)
+    return page.map((entry): Plan => {
+      if (settings.dlq !== false && exceeds(settings.dlq, entry)) return { entry, action: "Dlq" }
+      if (settings.rebalance === false || !exceeds(settings.rebalance, entry)) return { entry, action: "Noop" }
+      const to = claimant(entry.consumer, pick)
+      return to === undefined ? { entry, action: "FailedRebalance" } : { entry, action: "Rebalance", claimant: to }
+    })
   })
 
 /** Carries out a page's plan (dead letters first, then claims) and returns what was done, in entry order. */
@@ -440,12 +466,12 @@ export const collect: (
     if (settings.dlq !== false) yield* sameSlot("Gc.collect", stream, settings.dlq.stream)
     const redis = yield* Redis.Redis
     const consumers = yield* consumersOf(stream, group)
-    const siblings = siblingsOf(settings, consumers)
+    const claimant = claimantFor(settings, siblingsOf(settings, consumers))
     const pending = new Map(consumers.map((c) => [c.name, c.pending]))
     const actions: Array<GcAction> = []
     const nextPage = (start: string) =>
       Effect.flatMap(redis.send("XPENDING", [stream, group, start, "+", settings.batchSize]), Replies.pendingEntries).pipe(
-        Effect.flatMap((page) => Effect.map(planPage(settings, siblings, page), (plans) => ({ page, plans })))
+        Effect.flatMap((page) => Effect.map(planPage(settings, claimant, page), (plans) => ({ page, plans })))
       )
     let current = yield* nextPage("-")
     while (current.page.length > 0) {
