@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import { Data, Duration, Effect, Layer, Metric, Random, Schedule } from "effect"
+import * as Groups from "./Groups.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 import * as Replies from "./internal/replies.js"
@@ -62,7 +63,7 @@ export interface DlqOptions {
  * @category models
  */
 export interface DeregisterOptions {
-  /** Remove consumers idle at least this long, if they hold no pending entry. */
+  /** Remove consumers idle longer than this, if they hold no pending entry. */
   readonly idle: Duration.DurationInput
 }
 
@@ -317,12 +318,6 @@ for i = 3, #ARGV, 4 do
 end
 return done`
 
-/** Removes a consumer only if it holds no pending entry (XGROUP DELCONSUMER would drop them). */
-const deregisterScript = `
-if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
-return 1`
-
 const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.PendingEntry>) => {
   if (entries.length === 0 || settings.dlq === false) return Effect.succeed(new Set<string>())
   const args: Array<Redis.Arg> = [dlqScript, 2, settings.stream, settings.dlq.stream, settings.group, settings.dlq.includeMessage ? "1" : "0"]
@@ -415,16 +410,19 @@ const track = (pending: Map<string, number>, plans: ReadonlyArray<Plan>) => {
   }
 }
 
-const deregisterIdle = (settings: Settings, consumers: ReadonlyArray<Replies.ConsumerInfo>, pending: Map<string, number>) =>
-  Effect.gen(function*() {
-    if (settings.deregister === false) return []
-    const idle = settings.deregister
-    const due = consumers.filter((c) => c.idle >= idle && (pending.get(c.name) ?? 0) <= 0).map((c) => c.name)
-    if (settings.dryRun) return due
-    const redis = yield* Redis.Redis
-    return yield* Effect.filter(due, (consumer) =>
-      Effect.map(redis.send("EVAL", [deregisterScript, 1, settings.stream, settings.group, consumer]), (removed) => removed === 1))
-  })
+/**
+ * Removes consumers idle past `deregister.idle` that hold no pending entry
+ * (`Groups.deregisterIdle`: checked and done atomically on the server). A dry
+ * run predicts it from the consumers seen at the start and the pending counts
+ * the planned actions leave.
+ */
+const deregisterIdle = (settings: Settings, consumers: ReadonlyArray<Replies.ConsumerInfo>, pending: Map<string, number>) => {
+  if (settings.deregister === false) return Effect.succeed([])
+  const idle = settings.deregister
+  return settings.dryRun
+    ? Effect.succeed(consumers.filter((c) => c.idle > idle && (pending.get(c.name) ?? 0) <= 0).map((c) => c.name))
+    : Groups.deregisterIdle(settings.stream, settings.group, idle)
+}
 
 const record = (actions: ReadonlyArray<GcAction>) => {
   const counts = new Map<string, number>()

@@ -2,7 +2,7 @@ import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Gc from "../src/Gc.js"
 import { RedisTest } from "../src/testing/index.js"
-import { age, consumers, createConsumer, handleOwnPending, names, pending, read, setup } from "./gcUtils.js"
+import { age, consumers, createConsumer, handleOwnPending, idleLongerThan, names, pending, read, setup } from "./gcUtils.js"
 
 layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's scenarios", (it) => {
   it.effect("a bad message goes to the dead-letter stream after one delivery", () =>
@@ -37,6 +37,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: the seed's 
       // the live consumer is busy with a new entry: it holds it pending, so it is never deregistered
       const [fresh] = yield* setup(stream, group, 1)
       yield* read(stream, group, live, 1)
+      yield* idleLongerThan(stream, group, dead, 0)
       const after = yield* Gc.collect(stream, group, { deregister: { idle: 0 } })
       expect(after).toEqual([Gc.GcAction.Noop({ id: fresh!, consumer: live }), Gc.GcAction.Deregister({ consumer: dead })])
       expect((yield* consumers(stream, group)).map((c) => c.name)).toEqual([live])
@@ -86,6 +87,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: order of th
       yield* read(stream, group, consumer(1), 2)
       yield* read(stream, group, consumer(0), 2, "0")
       yield* age(stream, group, consumer(0), [ids[1]!], 120_000)
+      yield* idleLongerThan(stream, group, consumer(0), 0)
       const actions = yield* Gc.collect(stream, group, {
         dlq: { deliveries: 2, stream: dlq },
         rebalance: { idle: "100 seconds", siblings: "all" },
@@ -133,6 +135,10 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: deregistrat
       expect(yield* Gc.collect(stream, group, { deregister: { idle: "1 hour" } })).toEqual([])
       expect(yield* Gc.collect(stream, group, { deregister: false })).toEqual([])
       expect(yield* Gc.collect(stream, group)).toEqual([]) // the default: 10 minutes
+      expect((yield* consumers(stream, group)).length).toBe(1)
+      yield* idleLongerThan(stream, group, consumer(0), 0)
+      const planned = yield* Gc.collect(stream, group, { deregister: { idle: 0 }, dryRun: true })
+      expect(planned).toEqual([Gc.GcAction.Deregister({ consumer: consumer(0) })])
       expect((yield* consumers(stream, group)).length).toBe(1)
       expect(yield* Gc.collect(stream, group, { deregister: { idle: 0 } })).toEqual([Gc.GcAction.Deregister({ consumer: consumer(0) })])
       expect(yield* consumers(stream, group)).toEqual([])

@@ -4,8 +4,7 @@ import * as Gc from "../src/Gc.js"
 import * as Redis from "../src/Redis.js"
 import type * as RedisError from "../src/RedisError.js"
 import { RedisTest } from "../src/testing/index.js"
-import { ack, age, consumers, createConsumer, names, pending, read, setup } from "./gcUtils.js"
-import { eventually } from "./utils.js"
+import { ack, age, consumers, createConsumer, idleLongerThan, names, pending, read, setup } from "./gcUtils.js"
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
@@ -76,8 +75,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: thresholds 
       const [owner, busy, idleOne] = [consumer(0), consumer(1), consumer(2)]
       const ids = yield* setup(stream, group, 3)
       yield* read(stream, group, busy, 1) // holds an entry and then goes quiet: looks dead to "active"
-      yield* eventually(Effect.flatMap(consumers(stream, group), (cs) =>
-        (cs.find((c) => c.name === busy)?.idle ?? 0) > 100 ? Effect.void : Effect.fail("busy not idle yet")))
+      yield* idleLongerThan(stream, group, busy, 100)
       yield* createConsumer(stream, group, idleOne)
       yield* read(stream, group, owner, 2)
       yield* age(stream, group, owner, ids.slice(1), 120_000)

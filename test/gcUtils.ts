@@ -5,6 +5,7 @@ import { Effect } from "effect"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import * as Replies from "../src/internal/replies.js"
+import { eventually } from "./utils.js"
 
 let counter = 0
 
@@ -61,3 +62,8 @@ export const handleOwnPending = (stream: string, group: string, consumer: string
 /** Registers a consumer that has read nothing (a live one, waiting). */
 export const createConsumer = (stream: string, group: string, consumer: string) =>
   send("XGROUP", ["CREATECONSUMER", stream, group, consumer])
+
+/** Waits (polling, real time) until `consumer` has been idle longer than `ms`. */
+export const idleLongerThan = (stream: string, group: string, consumer: string, ms: number) =>
+  eventually(Effect.flatMap(consumers(stream, group), (all) =>
+    (all.find((c) => c.name === consumer)?.idle ?? -1) > ms ? Effect.void : Effect.fail(`${consumer} not idle for ${ms} ms yet`)))
