@@ -1,0 +1,347 @@
+/**
+ * Consumers of a consumer group: the seed's `start-consumer!` as an Effect
+ * you fork, with control flow as data, batching, graceful interruption,
+ * reconnection, heartbeats, and `unblock` for operators.
+ *
+ * @since 0.1.0
+ */
+import type { Cause, ParseResult } from "effect"
+import { Data, Duration, Effect, Option, Schedule, Schema } from "effect"
+import * as Loop from "./internal/consumerLoop.js"
+import * as replies from "./internal/replies.js"
+import * as Redis from "./Redis.js"
+import * as RedisError from "./RedisError.js"
+
+/**
+ * Which consumer an event or message belongs to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerContext {
+  readonly stream: string
+  readonly group: string
+  readonly consumer: string
+}
+
+/**
+ * A stream entry as the handler gets it. `deliveries` is how many times the
+ * group has delivered it, counting this time (1 for a new entry).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamMessage extends ConsumerContext {
+  readonly id: string
+  readonly fields: Readonly<Record<string, string>>
+  readonly deliveries?: number | undefined
+}
+
+/**
+ * A {@link StreamMessage} whose fields were decoded with the `schema` option.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DecodedMessage<D> extends StreamMessage {
+  readonly data: D
+}
+
+/**
+ * What the consumer does next: `Exit` ends the run, `Recur` goes on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Control = Data.TaggedEnum<{
+  Exit: {}
+  Recur: {}
+}>
+
+/**
+ * Constructors of {@link Control}: `Control.Exit()`, `Control.Recur()`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const Control = Data.taggedEnum<Control>()
+
+/**
+ * What happened, handed to the `control` function after every handled entry
+ * and every failed read:
+ *
+ * - `ReadFailed`: reading the group failed (also when unblocked with
+ *   `CLIENT UNBLOCK … ERROR`); lost connections are retried on the
+ *   `reconnect` schedule before this is seen.
+ * - `Handled`: the handler succeeded with `value`; the entry is acked.
+ * - `HandlerFailed`: the handler failed (or its fields did not decode with
+ *   `schema`); the entry stays pending.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ControlEvent<A = unknown, E = unknown> = Data.TaggedEnum<{
+  ReadFailed: { readonly error: RedisError.RedisError; readonly context: ConsumerContext }
+  Handled: { readonly message: StreamMessage; readonly value: A; readonly context: ConsumerContext }
+  HandlerFailed: { readonly message: StreamMessage; readonly cause: Cause.Cause<E>; readonly context: ConsumerContext }
+}>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ControlEventDefinition extends Data.TaggedEnum.WithGenerics<2> {
+  readonly taggedEnum: ControlEvent<this["A"], this["B"]>
+}
+
+/**
+ * Constructors and matchers of {@link ControlEvent}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ControlEvent = Data.taggedEnum<ControlEventDefinition>()
+
+const exit: Effect.Effect<Control> = Effect.succeed(Control.Exit())
+const recur: Effect.Effect<Control> = Effect.succeed(Control.Recur())
+
+/**
+ * The seed's `default-control-fn`: a failed read is logged and exits (this
+ * includes being unblocked), a handled entry recurs, a failed handler is
+ * logged and recurs.
+ *
+ * @since 0.1.0
+ * @category control
+ */
+export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Effect<Control> => {
+  switch (event._tag) {
+    case "Handled":
+      return recur
+    case "ReadFailed":
+      return Effect.zipRight(Effect.logWarning("consumer read failed; exiting", event.error), exit)
+    case "HandlerFailed":
+      return Effect.zipRight(
+        Effect.logWarning(`handler failed on ${event.message.id}; the entry stays pending`, event.cause),
+        recur
+      )
+  }
+}
+
+/**
+ * Options every consumer takes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommonOptions<A, E, EC, RC> {
+  readonly stream: string
+  readonly group: string
+  /** The consumer's name, also the name of its connection (CLIENT SETNAME). */
+  readonly consumer: string
+  /** How long a read waits for new entries before the backlog is checked. Default 5 seconds. */
+  readonly block?: Duration.DurationInput | undefined
+  /**
+   * Entries per read (one XACK per batch). Default 100. While a batch is
+   * handled the next one is read ahead (without blocking), so up to twice
+   * this many entries are delivered and not yet handled: with slow handlers
+   * keep `count` × handler time well under gc's rebalance idle time, or set
+   * `heartbeat`.
+   */
+  readonly count?: number | undefined
+  /** Handlers in flight at once. Default 1, which keeps the stream's order. */
+  readonly concurrency?: number | undefined
+  /** Decides what happens after each event. Default {@link defaultControl}. */
+  readonly control?: ((event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>) | undefined
+  /**
+   * While a handler runs longer than this, its entry's idle time is reset
+   * (XCLAIM … JUSTID to this consumer) every `heartbeat`, so gc does not
+   * hand it to another consumer; the entries of the batch waiting for their
+   * turn are refreshed too. Default off.
+   */
+  readonly heartbeat?: Duration.DurationInput | undefined
+  /**
+   * How reads that fail with reason `Connection` are retried. Default:
+   * jittered exponential backoff from 100 ms, capped at 5 s, forever.
+   */
+  readonly reconnect?: Schedule.Schedule<unknown, RedisError.RedisError> | undefined
+  /**
+   * Interrupting the consumer waits for running handlers (and acks their
+   * entries) unless this is true: then running handlers are interrupted and
+   * their entries stay pending. Default false.
+   */
+  readonly interruptHandlers?: boolean | undefined
+}
+
+/**
+ * Options of {@link run} without a schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<A, E, R, EC, RC> extends CommonOptions<A, E, EC, RC> {
+  readonly schema?: undefined
+  readonly handler: (message: StreamMessage) => Effect.Effect<A, E, R>
+}
+
+/**
+ * Options of {@link run} with a schema decoding the entry's string fields
+ * into `data`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
+  extends CommonOptions<A, E | ParseResult.ParseError, EC, RC>
+{
+  readonly schema: Schema.Schema<D, I, RS>
+  readonly handler: (message: DecodedMessage<D>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * The default `reconnect` schedule: jittered exponential backoff from
+ * 100 ms, capped at 5 s, without end.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const defaultReconnect: Schedule.Schedule<unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.union(Schedule.spaced("5 seconds"))
+)
+
+const positiveInteger = (what: string, value: number | undefined, fallback: number) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Number.isSafeInteger(value) && value > 0
+    ? Effect.succeed(value)
+    : Effect.fail(RedisError.invalidArgument("XREADGROUP", `${what} must be a positive integer, got ${value}`))
+
+const positiveMillis = (what: string, value: Duration.DurationInput) => {
+  const decoded = Duration.decodeUnknown(value)
+  const millis = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
+  return Number.isFinite(millis) && millis >= 1
+    ? Effect.succeed(Math.round(millis))
+    : Effect.fail(RedisError.invalidArgument("XREADGROUP", `${what} must be a finite duration of at least 1 ms`))
+}
+
+const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
+  Effect.gen(function*() {
+    yield* Redis.validateName("XREADGROUP", "stream", options.stream)
+    yield* Redis.validateName("XREADGROUP", "group", options.group)
+    yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
+    return {
+      context: { stream: options.stream, group: options.group, consumer: options.consumer },
+      block: yield* positiveMillis("block", options.block ?? "5 seconds"),
+      count: yield* positiveInteger("count", options.count, 100),
+      concurrency: yield* positiveInteger("concurrency", options.concurrency, 1),
+      heartbeat: options.heartbeat === undefined ? undefined : yield* positiveMillis("heartbeat", options.heartbeat),
+      reconnect: options.reconnect ?? defaultReconnect,
+      interruptHandlers: options.interruptHandlers ?? false
+    }
+  })
+
+const withSchema = <D, I, RS, A, E, R>(
+  schema: Schema.Schema<D, I, RS>,
+  handler: (message: DecodedMessage<D>) => Effect.Effect<A, E, R>
+) => {
+  const decode = Schema.decodeUnknown(schema)
+  return (message: StreamMessage): Effect.Effect<A, E | ParseResult.ParseError, R | RS> =>
+    Effect.flatMap(decode(message.fields), (data) => handler({ ...message, data }))
+}
+
+/**
+ * Runs a consumer until its control function returns `Exit` or it is
+ * interrupted; fork it (`Effect.fork`, `Effect.forkScoped`, a `FiberSet` or
+ * a `FiberMap`).
+ *
+ * It reads its own pending entries first, then new ones; a handler success
+ * acks the entry, a failure leaves it pending; when a blocking read comes
+ * back empty it goes through its pending entries again; a pending entry
+ * trimmed from the stream is acked, logged and counted. After `Exit` the run
+ * succeeds with the handled value, or fails with the read's `RedisError` or
+ * the handler's error.
+ *
+ * Interrupting it ends a blocking read at once, lets running handlers finish
+ * and acks them (unless `interruptHandlers`), and releases its connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const run: {
+  <D, I, RS, A, E, R, EC = never, RC = never>(
+    options: SchemaOptions<D, I, RS, A, E, R, EC, RC>
+  ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
+  <A, E, R, EC = never, RC = never>(
+    options: Options<A, E, R, EC, RC>
+  ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
+} = <A, E, R, EC, RC>(
+  options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
+): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
+  options.schema === undefined
+    ? start(options, options.handler)
+    : start(options, withSchema(options.schema, options.handler))
+
+const start = <A, E, R, EC, RC>(
+  options: CommonOptions<A, E, EC, RC>,
+  handle: (message: StreamMessage) => Effect.Effect<A, E, R>
+): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
+  Effect.flatMap(settings(options), (config) =>
+    Loop.run({ ...config, handle, control: options.control ?? defaultControl, events: ControlEvent, defaultControl })).pipe(
+      Effect.annotateLogs({
+        package: "effect-redis-streams",
+        module: "Consumer",
+        stream: options.stream,
+        group: options.group,
+        consumer: options.consumer
+      })
+    )
+
+const unblockWhere = (matches: (name: string) => boolean) =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const masters = yield* redis.masters
+    const counts = yield* Effect.forEach(masters, (master) =>
+      Effect.gen(function*() {
+        const clients = yield* Effect.flatMap(master.send("CLIENT", ["LIST", "TYPE", "normal"]), replies.clientList)
+        const unblocked = yield* Effect.forEach(
+          clients.filter((client) => client.name.length > 0 && matches(client.name)),
+          (client) => master.send("CLIENT", ["UNBLOCK", client.id, "ERROR"]),
+          { concurrency: "unbounded" }
+        )
+        return unblocked.filter((reply) => Number(reply) === 1).length
+      }), { concurrency: "unbounded" })
+    return counts.reduce((a, b) => a + b, 0)
+  })
+
+/**
+ * Ends the blocking read of every connection whose name matches (a string
+ * matches names starting with it, a `RegExp` is tested against the name), on
+ * every master, with `CLIENT UNBLOCK … ERROR`; returns how many were blocked.
+ * A consumer not blocked at that moment (e.g. inside its handler) is
+ * unaffected. With the default control an unblocked consumer exits, failing
+ * with `RedisError` reason `Unblocked`.
+ *
+ * @since 0.1.0
+ * @category unblocking
+ */
+export const unblock = (match: string | RegExp = "consumer/"): Effect.Effect<number, RedisError.RedisError, Redis.Redis> =>
+  unblockWhere(typeof match === "string" ? (name) => name.startsWith(match) : (name) => match.test(name)).pipe(
+    Effect.withSpan("Consumer.unblock", { attributes: { match: String(match) } })
+  )
+
+/**
+ * {@link unblock} for every consumer of the group (as XINFO CONSUMERS lists them).
+ *
+ * @since 0.1.0
+ * @category unblocking
+ */
+export const unblockGroup = (stream: string, group: string): Effect.Effect<number, RedisError.RedisError, Redis.Redis> =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const rows = yield* Effect.flatMap(
+      redis.send("XINFO", ["CONSUMERS", stream, group]),
+      (reply) => replies.infoList("XINFO CONSUMERS", reply)
+    )
+    const names = new Set(rows.map((row) => replies.stringField(row, "name")))
+    return yield* unblockWhere((name) => names.has(name))
+  }).pipe(Effect.withSpan("Consumer.unblockGroup", { attributes: { stream, group } }))

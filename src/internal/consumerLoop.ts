@@ -1,0 +1,376 @@
+/**
+ * The consumer's loop: a state machine over reads of its dedicated
+ * connection, written for throughput.
+ *
+ * - Reads happen in forked fibers: while a batch is handled the next one is
+ *   already read (without BLOCK), and the acks of the previous batch travel
+ *   on the same connection with it (one XACK per batch). Everything the loop
+ *   waits on (reads, reconnect delays) is such a fiber, so a graceful stop
+ *   interrupts only that fiber, never a handler.
+ * - Per entry there is one span, one control call, and plain array/counter
+ *   updates; metrics are written per batch (see `consumerMetrics.ts`).
+ * - A watchdog fiber interrupts a read still in flight a grace period past
+ *   its block time, which drops the connection: a socket that went silent
+ *   without closing (ioredis would wait on it forever) is then retried like
+ *   any lost connection.
+ */
+import { Cause, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
+import type { ConsumerContext, Control, ControlEvent, StreamMessage } from "../Consumer.js"
+import * as Redis from "../Redis.js"
+import * as RedisError from "../RedisError.js"
+import * as Metrics from "./consumerMetrics.js"
+import * as replies from "./replies.js"
+
+/** How long past its block time a read may take before its connection is presumed dead. */
+export const replyGrace = 3_000
+
+/** The consumer's settings, validated. */
+export interface Config<A, E, R, EC, RC> {
+  readonly context: ConsumerContext
+  readonly block: number
+  readonly count: number
+  readonly concurrency: number
+  readonly heartbeat: number | undefined
+  readonly reconnect: Schedule.Schedule<unknown, RedisError.RedisError>
+  readonly interruptHandlers: boolean
+  readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R>
+  readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
+  /** The constructors of `ControlEvent` (passed in: this module only imports types from `Consumer`). */
+  readonly events: typeof ControlEvent
+  /** `Consumer.defaultControl` (passed in for the same reason). */
+  readonly defaultControl: (event: ControlEvent<unknown, unknown>) => Effect.Effect<Control>
+}
+
+/** A read of the group: `from` is `">"` for new entries, or an id to read own pending entries after it. */
+interface Read {
+  readonly from: string
+  readonly block: boolean
+}
+
+const startOfBacklog: Read = { from: "0-0", block: false }
+const blocking: Read = { from: ">", block: true }
+const readAhead: Read = { from: ">", block: false }
+
+interface Batch {
+  readonly entries: ReadonlyArray<replies.Entry>
+  /** Delivery counts of backlog entries; new entries are at their first delivery. */
+  readonly deliveries: ReadonlyMap<string, number> | undefined
+}
+
+/** What a read fiber ends with: it never fails. */
+type Outcome =
+  | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
+  | { readonly _tag: "Failed"; readonly error: RedisError.RedisError; readonly retry: boolean }
+
+/** After the read `read` came back empty: what to read next. */
+const afterEmpty = (read: Read): Read => (read.from === ">" && read.block ? startOfBacklog : blocking)
+
+/** After a non-empty batch of `read`: the read-ahead. */
+const afterBatch = (read: Read, entries: ReadonlyArray<replies.Entry>): Read =>
+  read.from === ">" ? readAhead : { from: entries[entries.length - 1]!.id, block: false }
+
+const silent = (block: number) =>
+  new RedisError.RedisError({
+    reason: "Connection",
+    command: "XREADGROUP",
+    message: `no reply within the block time (${block} ms) + ${replyGrace} ms: connection presumed dead`
+  })
+
+/**
+ * Interrupts a read that is overdue (which drops its connection): a socket
+ * that went silent without closing would otherwise hold the consumer
+ * forever. One fiber per consumer, instead of a timer per read.
+ */
+const watchdog = (state: State) =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(1_000)
+      if (state.deadline !== undefined && Date.now() > state.deadline && state.inflight !== undefined) {
+        yield* Fiber.interrupt(state.inflight)
+      }
+    }
+  })
+
+/** Runs the consumer: the loop in a child fiber, stopped gracefully when this fiber is interrupted. */
+export const run = <A, E, R, EC, RC>(
+  config: Config<A, E, R, EC, RC>
+): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const state = new State()
+      const fiber = yield* Effect.fork(restore(Effect.scoped(loop(config, state))))
+      return yield* restore(Fiber.join(fiber)).pipe(
+        Effect.onInterrupt(() =>
+          config.interruptHandlers ? Fiber.interrupt(fiber) : Effect.suspend(() => {
+            state.stopping = true
+            return state.inflight === undefined
+              ? Fiber.await(fiber)
+              : Effect.zipRight(Fiber.interrupt(state.inflight), Fiber.await(fiber))
+          })
+        )
+      )
+    })
+  )
+
+class State {
+  /** Set when the consumer is interrupted: no new handler starts, no new read. */
+  stopping = false
+  /** The read (or reconnect delay and read) the loop is waiting on or reading ahead. */
+  inflight: Fiber.RuntimeFiber<Outcome> | undefined = undefined
+  /** Ids handled (or found trimmed) whose XACK is not confirmed yet. */
+  unacked: Array<string> = []
+  /** Ids of the batch being handled that are not settled yet (for the heartbeat). */
+  readonly held = new Set<string>()
+  /** When the read in flight is overdue (epoch ms), if one is in flight. */
+  deadline: number | undefined = undefined
+  /** The event whose control returned `Exit`. */
+  exit: ControlEvent<unknown, unknown> | undefined = undefined
+}
+
+const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
+  Effect.gen(function*() {
+    const { block, context, count } = config
+    const { consumer, group, stream } = context
+    const redis = yield* Redis.Redis
+    const connection = yield* redis.dedicated(consumer)
+    const metrics = yield* Metrics.recorder(stream, group)
+    const driver = yield* Schedule.driver(config.reconnect)
+    const handleBatch = batchHandler(config, state, metrics, yield* FiberRef.get(FiberRef.currentTracerEnabled))
+    if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
+    yield* Effect.forkScoped(watchdog(state))
+
+    const ack = (sender: Redis.Sender, ids: ReadonlyArray<string>) =>
+      Effect.tap(sender.send("XACK", [stream, group, ...ids]), (n) => metrics.add(Metrics.acked, Number(n)))
+
+    const readArgs = (read: Read) =>
+      read.block
+        ? ["GROUP", group, consumer, "COUNT", count, "BLOCK", block, "STREAMS", stream, read.from]
+        : ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, read.from]
+
+    const deliveriesOf = (entries: ReadonlyArray<replies.Entry>) =>
+      connection.send("XPENDING", [stream, group, entries[0]!.id, entries[entries.length - 1]!.id, entries.length, consumer])
+        .pipe(
+          Effect.flatMap(replies.pendingEntries),
+          Effect.map((rows) => new Map(rows.map((row) => [row.id, row.deliveries])))
+        )
+
+    const readEntries = (read: Read): Effect.Effect<Batch, RedisError.RedisError> =>
+      connection.send("XREADGROUP", readArgs(read)).pipe(
+        Effect.flatMap((reply) => replies.streams("XREADGROUP", reply)),
+        Effect.flatMap((streams): Effect.Effect<Batch, RedisError.RedisError> => {
+          const entries = streams[0]?.entries ?? []
+          return read.from === ">" || entries.length === 0
+            ? Effect.succeed({ entries, deliveries: undefined })
+            : Effect.map(deliveriesOf(entries), (deliveries) => ({ entries, deliveries }))
+        })
+      )
+
+    /**
+     * One read, carrying the acks not yet confirmed. They go first when the
+     * read starts the backlog over (it must not see entries already
+     * handled), else alongside it on the same connection.
+     */
+    const exchange = (read: Read): Effect.Effect<Outcome> =>
+      Effect.suspend(() => {
+        const ids = state.unacked
+        state.unacked = []
+        state.deadline = Date.now() + (read.block ? block : 0) + replyGrace
+        const both = ids.length === 0
+          ? readEntries(read)
+          : read === startOfBacklog
+          ? Effect.zipRight(ack(connection, ids), readEntries(read))
+          : Effect.flatMap(Effect.fork(ack(connection, ids)), (acking) => Effect.zipLeft(readEntries(read), Fiber.join(acking)))
+        return both.pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              state.deadline = undefined
+              if (Exit.isFailure(exit)) state.unacked = ids.concat(state.unacked)
+            })
+          ),
+          Effect.map((batch): Outcome => ({ _tag: "Read", read, batch })),
+          Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable }))
+        )
+      })
+
+    const reconnect = (error: RedisError.RedisError): Effect.Effect<Outcome> =>
+      Effect.zipRight(
+        Effect.logWarning("consumer lost its connection; retrying", error),
+        Effect.matchEffect(driver.next(error), {
+          onFailure: () => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: false }),
+          onSuccess: () => exchange(startOfBacklog)
+        })
+      )
+
+    // The yield lets the forked read send its command before the loop goes
+    // on handling the current batch.
+    const start = (effect: Effect.Effect<Outcome>) =>
+      state.stopping ? Effect.void : Effect.flatMap(Effect.fork(effect), (fiber) => {
+        state.inflight = fiber
+        return Effect.yieldNow()
+      })
+
+    const flushAcks = Effect.suspend(() => {
+      const ids = state.unacked
+      state.unacked = []
+      return ids.length === 0 ? Effect.void : ack(redis, ids).pipe(
+        Effect.catchAll((error) => Effect.logWarning("could not ack handled entries; they stay pending", error))
+      )
+    })
+
+    const finish = Effect.suspend(() =>
+      state.inflight === undefined ? flushAcks : Effect.zipRight(Fiber.interrupt(state.inflight), flushAcks)
+    )
+
+    const body = Effect.gen(function*() {
+      let retrying = false
+      yield* start(exchange(startOfBacklog))
+      while (true) {
+        if (state.stopping || state.inflight === undefined) return yield* Effect.interrupt
+        const exit = yield* Fiber.await(state.inflight)
+        state.inflight = undefined
+        if (state.stopping) return yield* Effect.interrupt
+        // A read fiber never fails: it was interrupted by the watchdog.
+        const outcome: Outcome = Exit.isSuccess(exit) ? exit.value : { _tag: "Failed", error: silent(block), retry: true }
+        if (outcome._tag === "Failed") {
+          metrics.add(Metrics.readErrors, 1)
+          if (outcome.retry) {
+            retrying = true
+            yield* start(reconnect(outcome.error))
+            continue
+          }
+          const event = config.events.ReadFailed({ error: outcome.error, context })
+          if ((yield* config.control(event))._tag === "Exit") return yield* Effect.fail(outcome.error)
+          yield* start(exchange(startOfBacklog))
+          continue
+        }
+        if (retrying) {
+          retrying = false
+          yield* driver.reset
+        }
+        const { batch, read } = outcome
+        if (batch.entries.length === 0) {
+          yield* start(exchange(afterEmpty(read)))
+          continue
+        }
+        yield* start(exchange(afterBatch(read, batch.entries)))
+        yield* handleBatch(batch)
+        const exited = state.exit as ControlEvent<A, E> | undefined
+        if (exited !== undefined) {
+          if (exited._tag === "Handled") return exited.value
+          if (exited._tag === "HandlerFailed") return yield* Effect.failCause(exited.cause)
+        }
+      }
+    })
+    return yield* Effect.ensuring(body, finish)
+  })
+
+
+type Recorder = Metrics.Recorder
+
+/**
+ * Handles the entries of a batch: each handler, its ack (queued) and the
+ * control's decision. Per entry it costs a span (none when tracing is
+ * disabled with `Effect.withTracerEnabled(false)`), a timer sample, and the
+ * control call (skipped for `Handled` under the default control, which
+ * always recurs then).
+ */
+const batchHandler = <A, E, R, EC, RC>(
+  config: Config<A, E, R, EC, RC>,
+  state: State,
+  metrics: Recorder,
+  tracing: boolean
+) => {
+  const { context } = config
+  const { consumer, group, stream } = context
+  const { Handled, HandlerFailed } = config.events
+  const recurOnHandled = config.control === config.defaultControl
+  const track = config.heartbeat !== undefined
+  let handled = 0
+  let failed = 0
+
+  const decide = (event: ControlEvent<A, E>) =>
+    Effect.map(config.control(event), (decision) => {
+      if (decision._tag === "Exit" && state.exit === undefined) state.exit = event
+    })
+
+  const span = (id: string) => <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) =>
+    tracing
+      ? Effect.withSpan(effect, "Consumer.handle", {
+        attributes: { stream, group, consumer, id },
+        kind: "consumer",
+        captureStackTrace: false
+      })
+      : effect
+
+  const settle = (message: StreamMessage, startedAt: number) => (exit: Exit.Exit<A, E>) => {
+    metrics.duration(performance.now() - startedAt)
+    if (track) state.held.delete(message.id)
+    if (Exit.isSuccess(exit)) {
+      state.unacked.push(message.id)
+      handled++
+      return recurOnHandled ? Effect.void : decide(Handled({ message, value: exit.value, context }))
+    }
+    if (Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
+    failed++
+    return decide(HandlerFailed({ message, cause: exit.cause, context }))
+  }
+
+  const trimmed = (id: string) => {
+    state.unacked.push(id)
+    metrics.add(Metrics.trimmed, 1)
+    return Effect.logWarning(`pending entry ${id} was trimmed from the stream; acked without handling`)
+  }
+
+  const one = (entry: replies.Entry, deliveries: number): Effect.Effect<void, EC, R | RC> => {
+    if (state.stopping || state.exit !== undefined) return Effect.void
+    if (entry.fields === null) return trimmed(entry.id)
+    const message: StreamMessage = { stream, group, consumer, id: entry.id, fields: entry.fields, deliveries }
+    return config.handle(message).pipe(
+      span(entry.id),
+      Effect.exit,
+      Effect.flatMap(settle(message, performance.now()))
+    )
+  }
+
+  const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
+    config.concurrency === 1
+      ? Effect.gen(function*() {
+        for (const entry of batch.entries) yield* one(entry, batch.deliveries?.get(entry.id) ?? 1)
+      })
+      : Effect.forEach(
+        batch.entries,
+        (entry) => Effect.suspend(() => one(entry, batch.deliveries?.get(entry.id) ?? 1)),
+        { concurrency: config.concurrency, discard: true }
+      )
+
+  return (batch: Batch) =>
+    Effect.ensuring(
+      Effect.suspend(() => {
+        if (track) for (const entry of batch.entries) state.held.add(entry.id)
+        return all(batch)
+      }),
+      Effect.sync(() => {
+        state.held.clear()
+        metrics.add(Metrics.handled, handled)
+        metrics.add(Metrics.failed, failed)
+        handled = 0
+        failed = 0
+      })
+    )
+}
+
+/**
+ * Every `every` ms, resets the idle time of the entries of the batch being
+ * handled that are not settled yet (running, or waiting for their turn):
+ * XCLAIM … JUSTID to this consumer, which keeps the delivery count.
+ */
+const heartbeat = (redis: Redis.Service, context: ConsumerContext, every: number, state: State) =>
+  Effect.gen(function*() {
+    while (true) {
+      yield* Effect.sleep(every)
+      if (state.held.size === 0) continue
+      yield* redis.send("XCLAIM", [context.stream, context.group, context.consumer, 0, ...state.held, "JUSTID"]).pipe(
+        Effect.catchAll((error) => Effect.logWarning("heartbeat failed", error))
+      )
+    }
+  })
