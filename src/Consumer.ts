@@ -8,6 +8,7 @@
 import type { Cause, ParseResult } from "effect"
 import { Data, Duration, Effect, Option, Schedule, Schema } from "effect"
 import * as Loop from "./internal/consumerLoop.js"
+import * as Metrics from "./internal/consumerMetrics.js"
 import * as replies from "./internal/replies.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -295,6 +296,23 @@ const start = <A, E, R, EC, RC>(
         consumer: options.consumer
       })
     )
+
+/**
+ * The consumer's metrics, tagged with `stream` and `group` (plus the
+ * fiber's metric labels): `handled`, `failed`, `acked`, `trimmed` and
+ * `readErrors` counters, and the `handlerDuration` timer (milliseconds).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = {
+  handled: Metrics.handled,
+  failed: Metrics.failed,
+  acked: Metrics.acked,
+  trimmed: Metrics.trimmed,
+  readErrors: Metrics.readErrors,
+  handlerDuration: Metrics.handlerDuration
+} as const
 
 const unblockWhere = (matches: (name: string) => boolean) =>
   Effect.gen(function*() {
