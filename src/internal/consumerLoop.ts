@@ -166,9 +166,10 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
       )
 
     /**
-     * One read, carrying the acks not yet confirmed. They go first when the
-     * read starts the backlog over (it must not see entries already
-     * handled), else alongside it on the same connection.
+     * One read, carrying the acks not yet confirmed. Alongside a read-ahead
+     * they travel concurrently on the same connection; before any other read
+     * they go first: a blocking read would hold them back, and a read of the
+     * backlog must not see entries already handled.
      */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
       Effect.suspend(() => {
@@ -177,9 +178,9 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
         state.deadline = Date.now() + (read.block ? block : 0) + replyGrace
         const both = ids.length === 0
           ? readEntries(read)
-          : read === startOfBacklog
-          ? Effect.zipRight(ack(connection, ids), readEntries(read))
-          : Effect.flatMap(Effect.fork(ack(connection, ids)), (acking) => Effect.zipLeft(readEntries(read), Fiber.join(acking)))
+          : read === readAhead
+          ? Effect.flatMap(Effect.fork(ack(connection, ids)), (acking) => Effect.zipLeft(readEntries(read), Fiber.join(acking)))
+          : Effect.zipRight(ack(connection, ids), readEntries(read))
         return both.pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
