@@ -61,3 +61,11 @@ export const commandCalls = (command: string) =>
       const match = new RegExp(`cmdstat_${command.toLowerCase()}:calls=(\\d+)`).exec(String(reply))
       return match === null ? 0 : Number(match[1])
     }))
+
+/** The group's last delivered id (XINFO GROUPS). */
+export const lastDeliveredId = (stream: string, group = "g") =>
+  Effect.flatMap(Redis.Redis, (redis) =>
+    Effect.map(
+      Effect.flatMap(redis.send("XINFO", ["GROUPS", stream]), (reply) => replies.infoList("XINFO GROUPS", reply)),
+      (rows) => replies.stringField(rows.find((row) => replies.stringField(row, "name") === group) ?? {}, "last-delivered-id")
+    ))

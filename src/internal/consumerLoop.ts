@@ -98,7 +98,9 @@ export const run = <A, E, R, EC, RC>(
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
       const state = new State()
-      const fiber = yield* Effect.fork(restore(Effect.scoped(loop(config, state))))
+      // A daemon: a child fiber would be interrupted along with this one,
+      // handler and all; this fiber awaits it in every case instead.
+      const fiber = yield* Effect.forkDaemon(restore(Effect.scoped(loop(config, state))))
       return yield* restore(Fiber.join(fiber)).pipe(
         Effect.onInterrupt(() =>
           config.interruptHandlers ? Fiber.interrupt(fiber) : Effect.suspend(() => {
