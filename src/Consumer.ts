@@ -119,7 +119,10 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
     case "Handled":
       return recur
     case "ReadFailed":
-      return Effect.zipRight(Effect.logWarning("consumer read failed; exiting", event.error), exit)
+      return Effect.zipRight(
+        Effect.logWarning(`consumer read failed (${event.error.reason}): ${event.error.message}; exiting`),
+        exit
+      )
     case "HandlerFailed":
       return Effect.zipRight(
         Effect.logWarning(`handler failed on ${event.message.id}; the entry stays pending`, event.cause),

@@ -261,14 +261,24 @@ const makeDedicated = (client: IORedis, name: string): Effect.Effect<Connection,
       }, noop)
     }
     connection.on("ready", refreshId)
+    // ioredis does not reconnect a connection closed by hand; one closed while
+    // it was waiting to reconnect stays "reconnecting" and never emits "end".
+    let dropped = false
     const reconnectIfDropped = Effect.suspend(() =>
-      connection.status === "end" ? connect(connection) : Effect.void
+      dropped || connection.status === "end"
+        ? Effect.zipLeft(connect(connection), Effect.sync(() => {
+          dropped = false
+        }))
+        : Effect.void
     )
     const drop = Effect.async<void>((resume) => {
-      if (connection.status === "end") return resume(Effect.void)
-      connection.once("end", () => resume(Effect.void))
+      dropped = true
+      const live = connection.status === "ready" || connection.status === "connect" ||
+        connection.status === "connecting"
+      if (live) connection.once("end", () => resume(Effect.void))
       connection.disconnect()
-    })
+      if (!live) resume(Effect.void)
+    }).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
     return {
       name,
       clientId: Effect.sync(() => clientId),

@@ -197,7 +197,7 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
 
     const reconnect = (error: RedisError.RedisError): Effect.Effect<Outcome> =>
       Effect.zipRight(
-        Effect.logWarning("consumer lost its connection; retrying", error),
+        Effect.logWarning(`consumer lost its connection: ${error.message}; retrying`),
         Effect.matchEffect(driver.next(error), {
           onFailure: () => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: false }),
           onSuccess: () => exchange(startOfBacklog)
@@ -216,7 +216,7 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
       const ids = state.unacked
       state.unacked = []
       return ids.length === 0 ? Effect.void : ack(redis, ids).pipe(
-        Effect.catchAll((error) => Effect.logWarning("could not ack handled entries; they stay pending", error))
+        Effect.catchAll((error) => Effect.logWarning(`could not ack handled entries (${error.message}); they stay pending`))
       )
     })
 
@@ -373,7 +373,7 @@ const heartbeat = (redis: Redis.Service, context: ConsumerContext, every: number
       yield* Effect.sleep(every)
       if (state.held.size === 0) continue
       yield* redis.send("XCLAIM", [context.stream, context.group, context.consumer, 0, ...state.held, "JUSTID"]).pipe(
-        Effect.catchAll((error) => Effect.logWarning("heartbeat failed", error))
+        Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`))
       )
     }
   })
