@@ -359,10 +359,7 @@ export const unblock = (match: string | RegExp = "consumer/"): Effect.Effect<num
 export const unblockGroup = (stream: string, group: string): Effect.Effect<number, RedisError.RedisError, Redis.Redis> =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
-    const rows = yield* Effect.flatMap(
-      redis.send("XINFO", ["CONSUMERS", stream, group]),
-      (reply) => replies.infoList("XINFO CONSUMERS", reply)
-    )
-    const names = new Set(rows.map((row) => replies.stringField(row, "name")))
+    const consumers = yield* Effect.flatMap(redis.send("XINFO", ["CONSUMERS", stream, group]), replies.consumerInfos)
+    const names = new Set(consumers.map((consumer) => consumer.name))
     return yield* unblockWhere((name) => names.has(name))
   }).pipe(Effect.withSpan("Consumer.unblockGroup", { attributes: { stream, group } }))

@@ -38,3 +38,8 @@ export * as Streams from "./Streams.js"
  * @since 0.1.0
  */
 export * as Gc from "./Gc.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Consumer from "./Consumer.js"
