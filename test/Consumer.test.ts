@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Metric, MetricLabel, ParseResult, Ref, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, Metric, MetricLabel, ParseResult, Ref, Schema, Tracer } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
@@ -173,6 +173,38 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Consumer.run", (it) => 
       yield* release.open
       yield* eventually(Effect.map(pendingCount("s-heart", "g"), (n) => expect(n).toBe(0)))
       yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("handles each entry in a span Consumer.handle under an installed tracer", () =>
+    Effect.gen(function*() {
+      yield* Groups.create("s-span", "g", { from: "0" })
+      const ids = yield* addEntries("s-span", 2)
+      const builtIn = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = builtIn.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: builtIn.context
+      })
+      const inHandler = yield* Ref.make<ReadonlyArray<string>>([])
+      const fiber = yield* Effect.fork(Consumer.run({
+        stream: "s-span",
+        group: "g",
+        consumer: "c",
+        handler: () =>
+          Effect.flatMap(Effect.currentSpan, (span) => Ref.update(inHandler, (all) => [...all, span.spanId]))
+      }).pipe(Effect.withTracer(recording)))
+      yield* eventually(Effect.map(Ref.get(inHandler), (all) => expect(all.length).toBe(2)))
+      yield* Fiber.interrupt(fiber)
+      const handleSpans = spans.filter((span) => span.name === "Consumer.handle")
+      expect(handleSpans.map((span) => span.attributes.get("id"))).toEqual(ids)
+      expect(Object.fromEntries(handleSpans[0]!.attributes)).toEqual({ stream: "s-span", group: "g", consumer: "c", id: ids[0] })
+      expect(handleSpans[0]!.kind).toBe("consumer")
+      expect(handleSpans.map((span) => span.spanId)).toEqual(yield* Ref.get(inHandler))
+      expect(handleSpans.every((span) => span.status._tag === "Ended")).toBe(true)
     }))
 
   it.effect("refuses bad options with InvalidArgument", () =>

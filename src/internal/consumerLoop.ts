@@ -7,8 +7,9 @@
  *   on the same connection with it (one XACK per batch). Everything the loop
  *   waits on (reads, reconnect delays) is such a fiber, so a graceful stop
  *   interrupts only that fiber, never a handler.
- * - Per entry there is one span, one control call, and plain array/counter
- *   updates; metrics are written per batch (see `consumerMetrics.ts`).
+ * - Per entry there is one span (when a tracer that exports is installed),
+ *   one control call, and plain array/counter updates; counters are written
+ *   per batch (see `consumerMetrics.ts`).
  * - A watchdog fiber interrupts a read still in flight a grace period past
  *   its block time, which drops the connection: a socket that went silent
  *   without closing (ioredis would wait on it forever) is then retried like
@@ -68,6 +69,13 @@ const afterEmpty = (read: Read): Read => (read.from === ">" && read.block ? star
 /** After a non-empty batch of `read`: the read-ahead. */
 const afterBatch = (read: Read, entries: ReadonlyArray<replies.Entry>): Read =>
   read.from === ">" ? readAhead : { from: entries[entries.length - 1]!.id, block: false }
+
+/**
+ * Effect's built-in tracer: its spans go nowhere but cost more than the
+ * rest of an entry's handling, so entries get spans only under another
+ * tracer (an exporter such as `@effect/opentelemetry`).
+ */
+const builtInTracer = Effect.runSync(Effect.tracer)
 
 const silent = (block: number) =>
   new RedisError.RedisError({
@@ -137,7 +145,8 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
     const connection = yield* redis.dedicated(consumer)
     const metrics = yield* Metrics.recorder(stream, group)
     const driver = yield* Schedule.driver(config.reconnect)
-    const handleBatch = batchHandler(config, state, metrics, yield* FiberRef.get(FiberRef.currentTracerEnabled))
+    const tracing = (yield* FiberRef.get(FiberRef.currentTracerEnabled)) && (yield* Effect.tracer) !== builtInTracer
+    const handleBatch = batchHandler(config, state, metrics, tracing)
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
     yield* Effect.forkScoped(watchdog(state))
 
@@ -272,8 +281,8 @@ type Recorder = Metrics.Recorder
 
 /**
  * Handles the entries of a batch: each handler, its ack (queued) and the
- * control's decision. Per entry it costs a span (none when tracing is
- * disabled with `Effect.withTracerEnabled(false)`), a timer sample, and the
+ * control's decision. Per entry it costs a span (only under a tracer other
+ * than Effect's built-in one, and not with `Effect.withTracerEnabled(false)`), a timer sample, and the
  * control call (skipped for `Handled` under the default control, which
  * always recurs then).
  */
