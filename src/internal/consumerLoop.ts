@@ -99,7 +99,7 @@ const watchdog = (state: State) =>
     }
   })
 
-/** Runs the consumer: the loop in a child fiber, stopped gracefully when this fiber is interrupted. */
+/** Runs the consumer: the loop in a fiber of its own, stopped gracefully when this fiber is interrupted. */
 export const run = <A, E, R, EC, RC>(
   config: Config<A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
