@@ -1,0 +1,264 @@
+/**
+ * The operator CLI's commands. Each handler calls one library function and
+ * prints its result through `format.ts`; the library does the work.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import type { Duration } from "effect"
+import { Console, Effect, Option, Schedule } from "effect"
+import * as Consumer from "../Consumer.js"
+import * as Gc from "../Gc.js"
+import * as Groups from "../Groups.js"
+import * as Redis from "../Redis.js"
+import * as Streams from "../Streams.js"
+import * as Format from "./format.js"
+
+const url = Options.text("url").pipe(
+  Options.withDescription("The Redis server, e.g. redis://localhost:6379 (default: $REDIS_URL, else redis://localhost:6379)"),
+  Options.optional
+)
+
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON (for scripts) instead of a table"))
+
+const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(message)))
+
+const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|millis|s|seconds?|m|minutes?|h|hours?)?$/
+
+const units: Record<string, "millis" | "seconds" | "minutes" | "hours"> = {
+  ms: "millis",
+  millis: "millis",
+  s: "seconds",
+  second: "seconds",
+  seconds: "seconds",
+  m: "minutes",
+  minute: "minutes",
+  minutes: "minutes",
+  h: "hours",
+  hour: "hours",
+  hours: "hours"
+}
+
+/**
+ * Parses `1500` (milliseconds), `1500ms`, `30s`, `10m`, `1h` or `30 seconds`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseDuration = (text: string): Option.Option<Duration.DurationInput> => {
+  const match = durationPattern.exec(text.trim())
+  if (match === null) return Option.none()
+  const amount = Number(match[1])
+  return Option.some(`${amount} ${units[match[2] ?? "ms"]!}` as Duration.DurationInput)
+}
+
+const duration = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(`${description} (e.g. 1500, 30s, 10m)`),
+    Options.mapEffect((text) =>
+      Option.match(parseDuration(text), {
+        onNone: () => invalid(`--${name}: ${JSON.stringify(text)} is not a duration (e.g. 1500, 30s, 10m)`),
+        onSome: Effect.succeed
+      })
+    ),
+    Options.optional
+  )
+
+const positive = (name: string, description: string) =>
+  Options.integer(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((n) => (n > 0 ? Effect.succeed(n) : invalid(`--${name} must be a positive integer, got ${n}`))),
+    Options.optional
+  )
+
+const redisLayer = (url: Option.Option<string>) =>
+  Option.match(url, { onNone: () => Redis.layerConfig(), onSome: (url) => Redis.layer(url) })
+
+const withRedis = <Name extends string, R, E, A extends { readonly url: Option.Option<string> }>(
+  command: Command.Command<Name, R, E, A>
+) => Command.provide(command, ({ url }) => redisLayer(url))
+
+/** The result printed as JSON with `--json`, as text otherwise. */
+const print = <A>(asJson: boolean, value: A, text: (value: A) => string) => Console.log(asJson ? Format.json(value) : text(value))
+
+const streams = Command.make("streams", {
+  url,
+  json,
+  pattern: Args.text({ name: "pattern" }).pipe(
+    Args.withDescription("A glob over key names (default stream/*)"),
+    Args.withDefault("stream/*")
+  )
+}, ({ json, pattern }) =>
+  Effect.flatMap(Streams.allStreamKeys(pattern), (keys) =>
+    print(json, keys, (keys) => Format.lines(keys, `no stream keys match ${pattern}`)))).pipe(
+    Command.withDescription("List the keys of type stream matching a pattern (SCAN, every master)")
+  )
+
+const stream = Args.text({ name: "stream" }).pipe(Args.withDescription("The stream key"))
+const group = Args.text({ name: "group" }).pipe(Args.withDescription("The consumer group"))
+
+const groups = Command.make("groups", { url, json, stream }, ({ json, stream }) =>
+  Effect.flatMap(Groups.names(stream), (names) =>
+    print(json, names, (names) => Format.lines(names, `${stream} has no consumer groups`)))).pipe(
+    Command.withDescription("List the consumer groups of a stream")
+  )
+
+const stats = Command.make("stats", {
+  url,
+  json,
+  stream,
+  group,
+  watch: Options.boolean("watch").pipe(Options.withAlias("w"), Options.withDescription("Redraw every --interval until interrupted")),
+  interval: duration("interval", "How often --watch refreshes (default 1s)")
+}, ({ group, interval, json, stream, watch }) => {
+  const once = Effect.flatMap(Groups.stats(stream, group), (stats) =>
+    json
+      ? Console.log(Format.json(stats))
+      : Console.log(watch ? Format.frame(Format.stats(stream, stats), process.stdout.isTTY === true) : Format.stats(stream, stats)))
+  return watch
+    ? Effect.repeat(once, Schedule.spaced(Option.getOrElse(interval, () => "1 second"))).pipe(Effect.asVoid)
+    : once
+}).pipe(Command.withDescription("Show a consumer group's consumers, pending entries and unconsumed entries"))
+
+const gc = Command.make("gc", {
+  url,
+  json,
+  stream,
+  group,
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Report the actions gc would take, changing nothing")),
+  rebalanceIdle: duration("rebalance-idle", "Rebalance entries idle at least this long (default 60s)"),
+  rebalanceDeliveries: positive("rebalance-deliveries", "Rebalance entries delivered at least this many times"),
+  siblings: Options.choice("siblings", ["active", "all"]).pipe(
+    Options.withDescription("Rebalance only to consumers that are not idle themselves (active, the default) or to all"),
+    Options.optional
+  ),
+  distribution: Options.choice("distribution", ["random", "lra", "mra"]).pipe(
+    Options.withDescription("How to choose the claimant: random (default), least or most recently active"),
+    Options.optional
+  ),
+  noRebalance: Options.boolean("no-rebalance").pipe(Options.withDescription("Do not rebalance")),
+  dlqIdle: duration("dlq-idle", "Dead-letter entries idle at least this long"),
+  dlqDeliveries: positive("dlq-deliveries", "Dead-letter entries delivered at least this many times (default 10)"),
+  dlqStream: Options.text("dlq-stream").pipe(Options.withDescription("The dead-letter stream (default stream/dlq)"), Options.optional),
+  noDlq: Options.boolean("no-dlq").pipe(Options.withDescription("Do not dead-letter")),
+  deregisterIdle: duration("deregister-idle", "Remove consumers idle this long that hold no pending entry (default 10m)"),
+  noDeregister: Options.boolean("no-deregister").pipe(Options.withDescription("Do not remove consumers"))
+}, (flags) =>
+  Effect.flatMap(Gc.collect(flags.stream, flags.group, collectOptions(flags)), (actions) =>
+    print(flags.json, actions, (actions) => Format.gcActions(actions, flags.dryRun)))).pipe(
+    Command.withDescription(
+      "One gc pass over a group: dead-letter poison entries, rebalance entries of dead consumers, deregister idle consumers"
+    )
+  )
+
+const defined = <A extends object>(record: A): Partial<A> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/** Only the flags that were given, so the library's defaults apply to the rest. */
+const collectOptions = (flags: {
+  readonly dryRun: boolean
+  readonly rebalanceIdle: Option.Option<Duration.DurationInput>
+  readonly rebalanceDeliveries: Option.Option<number>
+  readonly siblings: Option.Option<"active" | "all">
+  readonly distribution: Option.Option<"random" | "lra" | "mra">
+  readonly noRebalance: boolean
+  readonly dlqIdle: Option.Option<Duration.DurationInput>
+  readonly dlqDeliveries: Option.Option<number>
+  readonly dlqStream: Option.Option<string>
+  readonly noDlq: boolean
+  readonly deregisterIdle: Option.Option<Duration.DurationInput>
+  readonly noDeregister: boolean
+}): Gc.CollectOptions => {
+  const rebalance = defined({
+    idle: Option.getOrUndefined(flags.rebalanceIdle),
+    deliveries: Option.getOrUndefined(flags.rebalanceDeliveries),
+    siblings: Option.getOrUndefined(flags.siblings),
+    distribution: Option.getOrUndefined(flags.distribution)
+  })
+  const dlq = defined({
+    idle: Option.getOrUndefined(flags.dlqIdle),
+    deliveries: Option.getOrUndefined(flags.dlqDeliveries),
+    stream: Option.getOrUndefined(flags.dlqStream)
+  })
+  const deregisterIdle = Option.getOrUndefined(flags.deregisterIdle)
+  return {
+    dryRun: flags.dryRun,
+    ...(flags.noRebalance ? { rebalance: false } : Object.keys(rebalance).length > 0 ? { rebalance } : {}),
+    ...(flags.noDlq ? { dlq: false } : Object.keys(dlq).length > 0 ? { dlq } : {}),
+    ...(flags.noDeregister ? { deregister: false } : deregisterIdle !== undefined ? { deregister: { idle: deregisterIdle } } : {})
+  }
+}
+
+const dlqStream = Args.text({ name: "dlq" }).pipe(Args.withDescription("The dead-letter stream, e.g. stream/dlq"))
+const count = positive("count", "At most this many entries")
+
+const dlqList = Command.make("list", { url, json, dlq: dlqStream, count }, ({ count, dlq, json }) =>
+  Effect.flatMap(Gc.deadLetters(dlq, { count: Option.getOrUndefined(count) }), (letters) =>
+    print(json, letters, Format.deadLetters))).pipe(
+    Command.withDescription("List the entries of a dead-letter stream with where they came from")
+  )
+
+const dlqRedrive = Command.make("redrive", {
+  url,
+  json,
+  dlq: dlqStream,
+  count,
+  stream: Options.text("stream").pipe(Options.withDescription("Only entries that came from this stream"), Options.optional)
+}, ({ count, dlq, json, stream }) =>
+  Effect.flatMap(
+    Gc.redrive(dlq, { stream: Option.getOrUndefined(stream), count: Option.getOrUndefined(count) }),
+    (redriven) => print(json, redriven, (redriven) => `redrove ${redriven.length} entr${redriven.length === 1 ? "y" : "ies"}`)
+  )).pipe(Command.withDescription("Put dead-lettered entries back on their origin stream and remove them from the DLQ"))
+
+const dlq = Command.make("dlq").pipe(
+  Command.withDescription("Inspect and redrive a dead-letter stream"),
+  Command.withSubcommands([withRedis(dlqList), withRedis(dlqRedrive)])
+)
+
+const unblock = Command.make("unblock", {
+  url,
+  json,
+  match: Args.text({ name: "match" }).pipe(
+    Args.withDescription("A prefix of the connection names to unblock (default consumer/)"),
+    Args.withDefault("consumer/")
+  )
+}, ({ json, match }) =>
+  Effect.flatMap(Consumer.unblock(match), (n) =>
+    print(json, { unblocked: n }, ({ unblocked }) => `unblocked ${unblocked} consumer connection(s) matching ${match}`))).pipe(
+    Command.withDescription("Unblock (and so stop, with the default control) consumers whose connection name starts with match")
+  )
+
+const clearPending = Command.make("clear-pending", {
+  url,
+  json,
+  stream,
+  group,
+  consumer: Args.text({ name: "consumer" }).pipe(Args.withDescription("Only this consumer's entries"), Args.optional)
+}, ({ consumer, group, json, stream }) =>
+  Effect.flatMap(Groups.clearPending(stream, group, Option.getOrUndefined(consumer)), (n) =>
+    print(json, { acked: n }, ({ acked }) => `acked ${acked} pending entr${acked === 1 ? "y" : "ies"}`))).pipe(
+    Command.withDescription("Acknowledge the pending entries of a group, or of one consumer (they are not processed)")
+  )
+
+/**
+ * The root command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const root = Command.make("effect-redis-streams").pipe(
+  Command.withDescription("See and steer Redis Streams consumer groups"),
+  Command.withSubcommands([
+    withRedis(streams),
+    withRedis(groups),
+    withRedis(stats),
+    withRedis(gc),
+    dlq,
+    withRedis(unblock),
+    withRedis(clearPending)
+  ])
+)

@@ -1,0 +1,280 @@
+/**
+ * The operator CLI, run as the built binary (dist/cli/main.js) in a child
+ * process against a real redis-server.
+ */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { execFile, execFileSync, spawn } from "node:child_process"
+import { createRequire } from "node:module"
+import * as Path from "node:path"
+import { Duration, Effect, Exit, Fiber } from "effect"
+import { beforeAll } from "vitest"
+import * as Groups from "../src/Groups.js"
+import * as Redis from "../src/Redis.js"
+import * as Streams from "../src/Streams.js"
+import { RedisTest } from "../src/testing/index.js"
+
+const root = Path.resolve(import.meta.dirname, "..")
+const bin = Path.join(root, "dist/cli/main.js")
+
+beforeAll(() => {
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+  execFileSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" })
+}, 120_000)
+
+interface Result {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const childEnv = (env: Record<string, string>) => {
+  const { REDIS_URL: _, ...rest } = process.env
+  return { ...rest, NO_COLOR: "1", ...env }
+}
+
+/** Runs the CLI to completion. */
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.async<Result>((resume) => {
+    const child = execFile(process.execPath, [bin, ...args], { env: childEnv(env), timeout: 90_000 }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: child.exitCode ?? (error === null ? 0 : 1), stdout, stderr })))
+  })
+
+/** Runs the CLI with `--url` pointing at the test server. */
+const withServer = (...args: ReadonlyArray<string>) =>
+  Effect.flatMap(RedisTest.RedisTest, (server) => cli([...args, "--url", server.url]))
+
+/** Runs the CLI invocations at the same time. */
+const together = <const A extends ReadonlyArray<Effect.Effect<Result, never, RedisTest.RedisTest>>>(...runs: A) =>
+  Effect.all(runs, { concurrency: "unbounded" })
+
+const ok = (result: Result): string => {
+  expect(result.stderr).toBe("")
+  expect(result.code).toBe(0)
+  return result.stdout
+}
+
+/** A failure: exit code 1 and a single line of explanation, no stack trace. */
+const failedWithOneLine = (result: Result, pattern: RegExp) => {
+  expect(result.code).toBe(1)
+  const lines = result.stderr.trim().split("\n").filter((line) => line.trim() !== "")
+  expect(lines).toHaveLength(1)
+  expect(lines[0]).toMatch(pattern)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
+}
+
+/** Child processes are slow to start on a busy machine: this is not about speed. */
+const slow = 120_000
+
+const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
+
+/** A group on a fresh stream with `pending` entries delivered to `consumer/cli/0`. */
+const seed = (stream: string, group: string, pending: number) =>
+  Effect.gen(function*() {
+    yield* Groups.create(stream, group, { from: "0" })
+    yield* Streams.xaddAll(stream, Array.from({ length: pending }, (_, i) => ({ n: i })))
+    if (pending > 0) yield* send("XREADGROUP", ["GROUP", group, "consumer/cli/0", "STREAMS", stream, ">"])
+  })
+
+describe("effect-redis-streams --help", () => {
+  it.effect("lists every command, and every command has help", () =>
+    Effect.gen(function*() {
+      const top = ok(yield* cli(["--help"]))
+      for (const command of ["streams", "groups", "stats", "gc", "dlq list", "dlq redrive", "unblock", "clear-pending"]) {
+        expect(top).toContain(`- ${command} `)
+      }
+      const helps = yield* Effect.forEach(
+        [["streams"], ["groups"], ["stats"], ["gc"], ["dlq", "list"], ["dlq", "redrive"], ["unblock"], ["clear-pending"]],
+        (command) => Effect.map(cli([...command, "--help"]), (result) => [command.join(" "), ok(result)] as const),
+        { concurrency: 3 }
+      )
+      for (const [command, help] of helps) {
+        expect(help).toContain(`$ ${command.split(" ").at(-1)} [--url text]`)
+        expect(help).toContain("--url")
+      }
+      expect(helps.find(([command]) => command === "gc")?.[1]).toContain("--dry-run")
+    }), slow)
+
+  it.effect("an unreachable server is one line and exit code 1", () =>
+    Effect.gen(function*() {
+      const port = yield* RedisTest.freePort
+      const result = yield* cli(["groups", "stream/x"], { REDIS_URL: `redis://127.0.0.1:${port}` })
+      failedWithOneLine(result, /^error: cannot connect to Redis .*ECONNREFUSED/)
+    }), slow)
+})
+
+layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams against a server", (it) => {
+  it.effect("streams lists the stream keys matching a pattern, from --url or REDIS_URL", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-streams-a", "group/a", 0)
+      yield* seed("stream/cli-streams-b", "group/b", 0)
+      yield* send("SET", ["stream/cli-streams-not-a-stream", "x"])
+      const server = yield* RedisTest.RedisTest
+      const [text, fromEnv, none] = yield* together(
+        withServer("streams", "stream/cli-streams-*"),
+        cli(["streams", "--json", "stream/cli-streams-*"], { REDIS_URL: server.url }),
+        withServer("streams", "nothing/*")
+      )
+      expect(ok(text)).toBe("stream/cli-streams-a\nstream/cli-streams-b\n")
+      expect(JSON.parse(ok(fromEnv))).toEqual(expect.arrayContaining(["stream/cli-streams-a", "stream/cli-streams-b"]))
+      expect(JSON.parse(ok(fromEnv))).toHaveLength(2)
+      expect(ok(none)).toContain("no stream keys match nothing/*")
+    }), slow)
+
+  it.effect("groups lists a stream's groups; a missing stream is an error", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-groups", "group/one", 0)
+      yield* Groups.create("stream/cli-groups", "group/two")
+      const [text, json, missing] = yield* together(
+        withServer("groups", "stream/cli-groups"),
+        withServer("groups", "stream/cli-groups", "--json"),
+        withServer("groups", "stream/cli-missing")
+      )
+      expect(ok(text)).toBe("group/one\ngroup/two\n")
+      expect(JSON.parse(ok(json))).toEqual(["group/one", "group/two"])
+      failedWithOneLine(missing, /^error: /)
+    }), slow)
+
+  it.effect("stats prints a table, --json the stats; a missing group or argument fails", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-stats", "group/stats", 3)
+      const [text, json, noGroup, missingArgument] = yield* together(
+        withServer("stats", "stream/cli-stats", "group/stats"),
+        withServer("stats", "--json", "stream/cli-stats", "group/stats"),
+        withServer("stats", "stream/cli-stats", "group/nope"),
+        withServer("stats", "stream/cli-stats")
+      )
+      expect(ok(text)).toMatch(/group\/stats\s+consumers 1\s+pending 3/)
+      expect(ok(text)).toMatch(/consumer\/cli\/0\s+3\s+/)
+      expect(JSON.parse(ok(json))).toMatchObject({
+        name: "group/stats",
+        pending: 3,
+        consumers: [{ name: "consumer/cli/0", pending: 3 }]
+      })
+      failedWithOneLine(noGroup, /^error: /)
+      failedWithOneLine(missingArgument, /Missing argument <group>/)
+    }), slow)
+
+  it.scoped("stats --watch redraws until interrupted", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-watch", "group/watch", 1)
+      const server = yield* RedisTest.RedisTest
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(
+            process.execPath,
+            [bin, "stats", "--watch", "--interval", "100ms", "stream/cli-watch", "group/watch", "--url", server.url],
+            { env: childEnv({}) }
+          )
+        ),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      let output = ""
+      child.stdout.on("data", (chunk) => (output += chunk.toString()))
+      const frames = () => output.split("CONSUMER").length - 1
+      yield* eventually(() => frames() >= 3, "three frames of stats --watch", "60 seconds")
+      child.kill("SIGINT")
+      yield* eventually(() => child.exitCode !== null || child.signalCode !== null, "stats --watch to end", "60 seconds")
+      expect(output).toContain("consumer/cli/0")
+    }), slow)
+
+  it.effect("gc --dry-run plans without acting; gc dead-letters and reports the actions", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-gc", "group/gc", 2)
+      yield* send("XREADGROUP", ["GROUP", "group/gc", "consumer/cli/0", "STREAMS", "stream/cli-gc", "0"])
+      const flags = ["--dlq-deliveries", "2", "--dlq-stream", "stream/cli-gc-dlq", "--no-rebalance", "--no-deregister"]
+      const [planned, badFlag] = yield* together(
+        withServer("gc", "stream/cli-gc", "group/gc", "--dry-run", ...flags),
+        withServer("gc", "stream/cli-gc", "group/gc", "--rebalance-idle", "soon")
+      )
+      failedWithOneLine(badFlag, /--rebalance-idle: "soon" is not a duration/)
+      expect(ok(planned)).toMatch(/2 action\(s\): 2 Dlq \(dry run: nothing was changed\)/)
+      expect((yield* Groups.stats("stream/cli-gc", "group/gc")).pending).toBe(2)
+      expect(yield* send("EXISTS", ["stream/cli-gc-dlq"])).toBe(0)
+      const actions = JSON.parse(ok(yield* withServer("gc", "stream/cli-gc", "group/gc", "--json", ...flags)))
+      expect(actions).toHaveLength(2)
+      expect(actions[0]).toMatchObject({ _tag: "Dlq", consumer: "consumer/cli/0" })
+      expect((yield* Groups.stats("stream/cli-gc", "group/gc")).pending).toBe(0)
+      expect(yield* send("XLEN", ["stream/cli-gc-dlq"])).toBe(2)
+    }), slow)
+
+  it.effect("dlq list shows dead letters; dlq redrive puts them back on their stream", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-dlq", "group/dlq", 3)
+      yield* send("XREADGROUP", ["GROUP", "group/dlq", "consumer/cli/0", "STREAMS", "stream/cli-dlq", "0"])
+      const flags = ["--dlq-deliveries", "2", "--dlq-stream", "stream/cli-dlq-dlq"]
+      ok(yield* withServer("gc", "stream/cli-dlq", "group/dlq", ...flags))
+      const [text, json, badCount] = yield* together(
+        withServer("dlq", "list", "stream/cli-dlq-dlq"),
+        withServer("dlq", "list", "stream/cli-dlq-dlq", "--json"),
+        withServer("dlq", "redrive", "stream/cli-dlq-dlq", "--count", "0")
+      )
+      failedWithOneLine(badCount, /--count must be a positive integer/)
+      expect(ok(text)).toMatch(/stream\/cli-dlq\s+group\/dlq\s+consumer\/cli\/0/)
+      const letters = JSON.parse(ok(json))
+      expect(letters).toHaveLength(3)
+      expect(letters[0]).toMatchObject({ stream: "stream/cli-dlq", group: "group/dlq", consumer: "consumer/cli/0" })
+      const before = Number(yield* send("XLEN", ["stream/cli-dlq"]))
+      const redriven = ok(yield* withServer("dlq", "redrive", "stream/cli-dlq-dlq", "--stream", "stream/cli-dlq", "--count", "2"))
+      expect(redriven).toContain("redrove 2 entries")
+      expect(yield* send("XLEN", ["stream/cli-dlq-dlq"])).toBe(1)
+      expect(yield* send("XLEN", ["stream/cli-dlq"])).toBe(before + 2)
+    }), slow)
+
+  it.scoped("unblock ends the blocking read of matching consumer connections", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-unblock", "group/unblock", 0)
+      const redis = yield* Redis.Redis
+      const connection = yield* redis.dedicated("consumer/cli-unblock/0")
+      const read = yield* Effect.fork(connection.send("XREADGROUP", [
+        "GROUP",
+        "group/unblock",
+        "consumer/cli-unblock/0",
+        "BLOCK",
+        20_000,
+        "STREAMS",
+        "stream/cli-unblock",
+        ">"
+      ]))
+      yield* eventuallyEffect(
+        Effect.map(send("CLIENT", ["LIST"]), (list) => /name=consumer\/cli-unblock\/0 .*cmd=xreadgroup/.test(String(list))),
+        "the consumer to block"
+      )
+      const [result, nobody] = yield* together(
+        withServer("unblock", "consumer/cli-unblock/", "--json"),
+        withServer("unblock", "consumer/nobody/")
+      )
+      expect(JSON.parse(ok(result))).toEqual({ unblocked: 1 })
+      expect(ok(nobody)).toContain("unblocked 0")
+      const exit = yield* Fiber.await(read)
+      expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe((c) => c._tag === "Some" && String(c.value).includes("UNBLOCKED"))).toBe(true)
+    }), slow)
+
+  it.effect("clear-pending acks one consumer's or the whole group's pending entries", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-clear", "group/clear", 2)
+      yield* Streams.xaddAll("stream/cli-clear", [{ n: 10 }])
+      yield* send("XREADGROUP", ["GROUP", "group/clear", "consumer/cli/1", "STREAMS", "stream/cli-clear", ">"])
+      const [one, missingArgument] = yield* together(
+        withServer("clear-pending", "stream/cli-clear", "group/clear", "consumer/cli/0"),
+        withServer("clear-pending")
+      )
+      failedWithOneLine(missingArgument, /Missing argument <stream>/)
+      expect(ok(one)).toContain("acked 2 pending entries")
+      expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(1)
+      expect(JSON.parse(ok(yield* withServer("clear-pending", "--json", "stream/cli-clear", "group/clear")))).toEqual({ acked: 1 })
+      expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(0)
+    }), slow)
+})
+
+/** Polls a condition until it holds, failing the test after a deadline. */
+const eventuallyEffect = <E, R>(condition: Effect.Effect<boolean, E, R>, what: string, within: Duration.DurationInput = "10 seconds") =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(within)
+    while (!(yield* condition)) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+const eventually = (condition: () => boolean, what: string, within?: Duration.DurationInput) =>
+  eventuallyEffect(Effect.sync(condition), what, within)
