@@ -6,12 +6,13 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
-import { Duration, Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber } from "effect"
 import { beforeAll } from "vitest"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import * as Streams from "../src/Streams.js"
 import { RedisTest } from "../src/testing/index.js"
+import { eventually } from "./utils.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
 const bin = Path.join(root, "dist/cli/main.js")
@@ -64,6 +65,10 @@ const failedWithOneLine = (result: Result, pattern: RegExp) => {
 
 /** Child processes are slow to start on a busy machine: this is not about speed. */
 const slow = 120_000
+
+/** Waits (in real time, with a deadline) until `condition` holds. */
+const until = (condition: () => boolean, what: string) =>
+  eventually(Effect.suspend(() => (condition() ? Effect.void : Effect.fail(`still waiting for ${what}`))), "60 seconds")
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
@@ -171,9 +176,9 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       let output = ""
       child.stdout.on("data", (chunk) => (output += chunk.toString()))
       const frames = () => output.split("CONSUMER").length - 1
-      yield* eventually(() => frames() >= 3, "three frames of stats --watch", "60 seconds")
+      yield* until(() => frames() >= 3, "three frames of stats --watch")
       child.kill("SIGINT")
-      yield* eventually(() => child.exitCode !== null || child.signalCode !== null, "stats --watch to end", "60 seconds")
+      yield* until(() => child.exitCode !== null || child.signalCode !== null, "stats --watch to end")
       expect(output).toContain("consumer/cli/0")
     }), slow)
 
@@ -235,10 +240,8 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
         "stream/cli-unblock",
         ">"
       ]))
-      yield* eventuallyEffect(
-        Effect.map(send("CLIENT", ["LIST"]), (list) => /name=consumer\/cli-unblock\/0 .*cmd=xreadgroup/.test(String(list))),
-        "the consumer to block"
-      )
+      yield* eventually(Effect.flatMap(send("CLIENT", ["LIST"]), (list) =>
+        /name=consumer\/cli-unblock\/0 .*cmd=xreadgroup/.test(String(list)) ? Effect.void : Effect.fail("not blocked yet")))
       const [result, nobody] = yield* together(
         withServer("unblock", "consumer/cli-unblock/", "--json"),
         withServer("unblock", "consumer/nobody/")
@@ -265,16 +268,3 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(0)
     }), slow)
 })
-
-/** Polls a condition until it holds, failing the test after a deadline. */
-const eventuallyEffect = <E, R>(condition: Effect.Effect<boolean, E, R>, what: string, within: Duration.DurationInput = "10 seconds") =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + Duration.toMillis(within)
-    while (!(yield* condition)) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
-
-const eventually = (condition: () => boolean, what: string, within?: Duration.DurationInput) =>
-  eventuallyEffect(Effect.sync(condition), what, within)
