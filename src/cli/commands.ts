@@ -82,16 +82,16 @@ const withRedis = <Name extends string, R, E, A extends { readonly url: Option.O
   command: Command.Command<Name, R, E, A>
 ) => Command.provide(command, ({ url }) => redisLayer(url))
 
+const argWithDefault = (name: string, description: string, fallback: string) =>
+  Args.text({ name }).pipe(Args.withDescription(`${description} (default ${fallback})`), Args.withDefault(fallback))
+
 /** The result printed as JSON with `--json`, as text otherwise. */
 const print = <A>(asJson: boolean, value: A, text: (value: A) => string) => Console.log(asJson ? Format.json(value) : text(value))
 
 const streams = Command.make("streams", {
   url,
   json,
-  pattern: Args.text({ name: "pattern" }).pipe(
-    Args.withDescription("A glob over key names (default stream/*)"),
-    Args.withDefault("stream/*")
-  )
+  pattern: argWithDefault("pattern", "A glob over key names", "stream/*")
 }, ({ json, pattern }) =>
   Effect.flatMap(Streams.allStreamKeys(pattern), (keys) =>
     print(json, keys, (keys) => Format.lines(keys, `no stream keys match ${pattern}`)))).pipe(
@@ -222,10 +222,7 @@ const dlq = Command.make("dlq").pipe(
 const unblock = Command.make("unblock", {
   url,
   json,
-  match: Args.text({ name: "match" }).pipe(
-    Args.withDescription("A prefix of the connection names to unblock (default consumer/)"),
-    Args.withDefault("consumer/")
-  )
+  match: argWithDefault("match", "A prefix of the connection names to unblock", "consumer/")
 }, ({ json, match }) =>
   Effect.flatMap(Consumer.unblock(match), (n) =>
     print(json, { unblocked: n }, ({ unblocked }) => `unblocked ${unblocked} consumer connection(s) matching ${match}`))).pipe(
