@@ -18,7 +18,7 @@
  *   nothing pending. The process exits non-zero otherwise.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Data, Duration, Effect, Fiber, FiberMap, Ref, Schedule } from "effect"
+import { Console, Data, Duration, Effect, FiberMap, Logger, LogLevel, Ref, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
 import * as Format from "../src/cli/format.js"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../src/index.js"
@@ -216,7 +216,11 @@ export const main = Effect.gen(function*() {
   })
   for (const line of summary(outcome)) yield* Console.log(line)
   if (check(outcome).length > 0) return yield* Effect.fail("the demo's self-check failed")
-}).pipe(Effect.provide(RedisTest.layer()))
+}).pipe(
+  // Gc.schedule logs a summary of every pass at info level: keep the screen for the table.
+  Logger.withMinimumLogLevel(LogLevel.Warning),
+  Effect.provide(RedisTest.layer())
+)
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main.pipe(
