@@ -130,7 +130,7 @@ const gc = Command.make("gc", {
   stream,
   group,
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Report the actions gc would take, changing nothing")),
-  rebalanceIdle: duration("rebalance-idle", "Rebalance entries idle at least this long (default 60s)"),
+  rebalanceIdle: duration("rebalance-idle", "Rebalance entries idle at least this long"),
   rebalanceDeliveries: positive("rebalance-deliveries", "Rebalance entries delivered at least this many times"),
   siblings: Options.choice("siblings", ["active", "all"]).pipe(
     Options.withDescription("Rebalance only to consumers that are not idle themselves (active, the default) or to all"),
@@ -142,7 +142,7 @@ const gc = Command.make("gc", {
   ),
   noRebalance: Options.boolean("no-rebalance").pipe(Options.withDescription("Do not rebalance")),
   dlqIdle: duration("dlq-idle", "Dead-letter entries idle at least this long"),
-  dlqDeliveries: positive("dlq-deliveries", "Dead-letter entries delivered at least this many times (default 10)"),
+  dlqDeliveries: positive("dlq-deliveries", "Dead-letter entries delivered at least this many times"),
   dlqStream: Options.text("dlq-stream").pipe(Options.withDescription("The dead-letter stream (default stream/dlq)"), Options.optional),
   noDlq: Options.boolean("no-dlq").pipe(Options.withDescription("Do not dead-letter")),
   deregisterIdle: duration("deregister-idle", "Remove consumers idle this long that hold no pending entry (default 10m)"),
@@ -151,7 +151,10 @@ const gc = Command.make("gc", {
   Effect.flatMap(Gc.collect(flags.stream, flags.group, collectOptions(flags)), (actions) =>
     print(flags.json, actions, (actions) => Format.gcActions(actions, flags.dryRun)))).pipe(
     Command.withDescription(
-      "One gc pass over a group: dead-letter poison entries, rebalance entries of dead consumers, deregister idle consumers"
+      "One gc pass over a group: dead-letter poison entries, rebalance entries of dead consumers, deregister idle " +
+        "consumers. Each step keeps Gc.collect's default (rebalance: idle 60s, active siblings, random; dlq: 10 " +
+        "deliveries to stream/dlq; deregister: idle 10m) unless you give flags for it: then the thresholds you give " +
+        "replace the default ones, and a threshold you leave out is not compared."
     )
   )
 
