@@ -186,11 +186,13 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       yield* seed("stream/cli-gc", "group/gc", 2)
       yield* send("XREADGROUP", ["GROUP", "group/gc", "consumer/cli/0", "STREAMS", "stream/cli-gc", "0"])
       const flags = ["--dlq-deliveries", "2", "--dlq-stream", "stream/cli-gc-dlq", "--no-rebalance", "--no-deregister"]
-      const [planned, badFlag] = yield* together(
+      const [planned, badFlag, noThreshold] = yield* together(
         withServer("gc", "stream/cli-gc", "group/gc", "--dry-run", ...flags),
-        withServer("gc", "stream/cli-gc", "group/gc", "--rebalance-idle", "soon")
+        withServer("gc", "stream/cli-gc", "group/gc", "--rebalance-idle", "soon"),
+        withServer("gc", "stream/cli-gc", "group/gc", "--dlq-stream", "stream/elsewhere")
       )
       failedWithOneLine(badFlag, /--rebalance-idle: "soon" is not a duration/)
+      failedWithOneLine(noThreshold, /^error: with stream given, the dlq step needs --dlq-idle or --dlq-deliveries/)
       expect(ok(planned)).toMatch(/2 action\(s\): 2 Dlq \(dry run: nothing was changed\)/)
       expect((yield* Groups.stats("stream/cli-gc", "group/gc")).pending).toBe(2)
       expect(yield* send("EXISTS", ["stream/cli-gc-dlq"])).toBe(0)

@@ -15,6 +15,7 @@ import * as Consumer from "../Consumer.js"
 import * as Gc from "../Gc.js"
 import * as Groups from "../Groups.js"
 import * as Redis from "../Redis.js"
+import * as RedisError from "../RedisError.js"
 import * as Streams from "../Streams.js"
 import * as Format from "./format.js"
 
@@ -148,20 +149,41 @@ const gc = Command.make("gc", {
   deregisterIdle: duration("deregister-idle", "Remove consumers idle this long that hold no pending entry (default 10m)"),
   noDeregister: Options.boolean("no-deregister").pipe(Options.withDescription("Do not remove consumers"))
 }, (flags) =>
-  Effect.flatMap(Gc.collect(flags.stream, flags.group, collectOptions(flags)), (actions) =>
-    print(flags.json, actions, (actions) => Format.gcActions(actions, flags.dryRun)))).pipe(
+  collectOptions(flags).pipe(
+    Effect.flatMap((options) => Gc.collect(flags.stream, flags.group, options)),
+    Effect.flatMap((actions) =>
+      print(flags.json, actions, (actions) => Format.gcActions(actions, flags.dryRun)))
+  )).pipe(
     Command.withDescription(
       "One gc pass over a group: dead-letter poison entries, rebalance entries of dead consumers, deregister idle " +
         "consumers. Each step keeps Gc.collect's default (rebalance: idle 60s, active siblings, random; dlq: 10 " +
         "deliveries to stream/dlq; deregister: idle 10m) unless you give flags for it: then the thresholds you give " +
-        "replace the default ones, and a threshold you leave out is not compared."
+        "replace the default ones (a threshold you leave out is not compared), and at least one is needed."
     )
   )
 
-const defined = <A extends object>(record: A): Partial<A> =>
-  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<A>
+/**
+ * A step's options from its flags: `undefined` (the library's default) when
+ * none was given. Other flags of a step without a threshold are refused: the
+ * step would never act.
+ */
+const stepOf = <Extra extends Record<string, unknown>>(
+  step: string,
+  idle: Option.Option<Duration.DurationInput>,
+  deliveries: Option.Option<number>,
+  extra: Extra
+) => {
+  const others = Object.keys(extra).filter((key) => extra[key] !== undefined)
+  if (Option.isSome(idle) || Option.isSome(deliveries)) {
+    return Effect.succeed({ idle: Option.getOrUndefined(idle), deliveries: Option.getOrUndefined(deliveries), ...extra })
+  }
+  return others.length === 0 ? Effect.succeed(undefined) : Effect.fail(RedisError.invalidArgument(
+    "gc",
+    `with ${others.join(" and ")} given, the ${step} step needs --${step}-idle or --${step}-deliveries (without a threshold it never acts)`
+  ))
+}
 
-/** Only the flags that were given, so the library's defaults apply to the rest. */
+/** Only the steps given flags for, so the library's defaults apply to the rest. */
 const collectOptions = (flags: {
   readonly dryRun: boolean
   readonly rebalanceIdle: Option.Option<Duration.DurationInput>
@@ -175,26 +197,24 @@ const collectOptions = (flags: {
   readonly noDlq: boolean
   readonly deregisterIdle: Option.Option<Duration.DurationInput>
   readonly noDeregister: boolean
-}): Gc.CollectOptions => {
-  const rebalance = defined({
-    idle: Option.getOrUndefined(flags.rebalanceIdle),
-    deliveries: Option.getOrUndefined(flags.rebalanceDeliveries),
-    siblings: Option.getOrUndefined(flags.siblings),
-    distribution: Option.getOrUndefined(flags.distribution)
-  })
-  const dlq = defined({
-    idle: Option.getOrUndefined(flags.dlqIdle),
-    deliveries: Option.getOrUndefined(flags.dlqDeliveries),
-    stream: Option.getOrUndefined(flags.dlqStream)
-  })
-  const deregisterIdle = Option.getOrUndefined(flags.deregisterIdle)
-  return {
+}): Effect.Effect<Gc.CollectOptions, RedisError.RedisError> =>
+  Effect.all({
+    rebalance: flags.noRebalance ? Effect.succeed(false as const) : stepOf("rebalance", flags.rebalanceIdle, flags.rebalanceDeliveries, {
+      siblings: Option.getOrUndefined(flags.siblings),
+      distribution: Option.getOrUndefined(flags.distribution)
+    }),
+    dlq: flags.noDlq ? Effect.succeed(false as const) : stepOf("dlq", flags.dlqIdle, flags.dlqDeliveries, {
+      stream: Option.getOrUndefined(flags.dlqStream)
+    })
+  }).pipe(Effect.map(({ dlq, rebalance }) => ({
     dryRun: flags.dryRun,
-    ...(flags.noRebalance ? { rebalance: false } : Object.keys(rebalance).length > 0 ? { rebalance } : {}),
-    ...(flags.noDlq ? { dlq: false } : Object.keys(dlq).length > 0 ? { dlq } : {}),
-    ...(flags.noDeregister ? { deregister: false } : deregisterIdle !== undefined ? { deregister: { idle: deregisterIdle } } : {})
-  }
-}
+    rebalance,
+    dlq,
+    deregister: flags.noDeregister ? false : Option.match(flags.deregisterIdle, {
+      onNone: () => undefined,
+      onSome: (idle) => ({ idle })
+    })
+  })))
 
 const dlqStream = Args.text({ name: "dlq" }).pipe(Args.withDescription("The dead-letter stream, e.g. stream/dlq"))
 const count = positive("count", "At most this many entries")
