@@ -9,8 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import type { Duration } from "effect"
-import { Console, Effect, Option, Schedule } from "effect"
+import { Console, Duration, Effect, Option, Schedule } from "effect"
 import * as Consumer from "../Consumer.js"
 import * as Gc from "../Gc.js"
 import * as Groups from "../Groups.js"
@@ -30,31 +29,24 @@ const invalid = (message: string) => Effect.fail(ValidationError.invalidValue(He
 
 const durationPattern = /^(\d+(?:\.\d+)?)\s*(ms|millis|s|seconds?|m|minutes?|h|hours?)?$/
 
-const units: Record<string, "millis" | "seconds" | "minutes" | "hours"> = {
-  ms: "millis",
-  millis: "millis",
-  s: "seconds",
-  second: "seconds",
-  seconds: "seconds",
-  m: "minutes",
-  minute: "minutes",
-  minutes: "minutes",
-  h: "hours",
-  hour: "hours",
-  hours: "hours"
+const units: Record<string, (amount: number) => Duration.Duration> = {
+  ms: Duration.millis,
+  millis: Duration.millis,
+  s: Duration.seconds,
+  second: Duration.seconds,
+  seconds: Duration.seconds,
+  m: Duration.minutes,
+  minute: Duration.minutes,
+  minutes: Duration.minutes,
+  h: Duration.hours,
+  hour: Duration.hours,
+  hours: Duration.hours
 }
 
-/**
- * Parses `1500` (milliseconds), `1500ms`, `30s`, `10m`, `1h` or `30 seconds`.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseDuration = (text: string): Option.Option<Duration.DurationInput> => {
+/** Parses `1500` (milliseconds), `1500ms`, `30s`, `10m`, `1h` or `30 seconds`. */
+const parseDuration = (text: string): Option.Option<Duration.Duration> => {
   const match = durationPattern.exec(text.trim())
-  if (match === null) return Option.none()
-  const amount = Number(match[1])
-  return Option.some(`${amount} ${units[match[2] ?? "ms"]!}` as Duration.DurationInput)
+  return match === null ? Option.none() : Option.some(units[match[2] ?? "ms"]!(Number(match[1])))
 }
 
 const duration = (name: string, description: string) =>
