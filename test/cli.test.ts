@@ -8,6 +8,7 @@ import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { Effect, Exit, Fiber } from "effect"
 import { beforeAll } from "vitest"
+import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import * as Streams from "../src/Streams.js"
@@ -207,8 +208,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
     Effect.gen(function*() {
       yield* seed("stream/cli-dlq", "group/dlq", 3)
       yield* send("XREADGROUP", ["GROUP", "group/dlq", "consumer/cli/0", "STREAMS", "stream/cli-dlq", "0"])
-      const flags = ["--dlq-deliveries", "2", "--dlq-stream", "stream/cli-dlq-dlq"]
-      ok(yield* withServer("gc", "stream/cli-dlq", "group/dlq", ...flags))
+      yield* Gc.collect("stream/cli-dlq", "group/dlq", { dlq: { deliveries: 2, stream: "stream/cli-dlq-dlq" } })
       const [text, json, badCount] = yield* together(
         withServer("dlq", "list", "stream/cli-dlq-dlq"),
         withServer("dlq", "list", "stream/cli-dlq-dlq", "--json"),
