@@ -69,7 +69,7 @@ const group = Naming.groupName("observers")
 export const program = (print: (line: string) => void) =>
   Effect.gen(function*() {
     yield* Groups.create(stream, group, { from: "0" })
-    yield* Streams.xaddAll(stream, Array.from({ length: 50 }, (_, i) => ({ n: i })))
+    yield* Streams.xaddAll(stream, Array.from({ length: 5 }, (_, i) => ({ n: i })))
     const consumer = yield* Effect.forkScoped(Consumer.run({
       stream,
       group,

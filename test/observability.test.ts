@@ -14,8 +14,10 @@ layer(RedisTest.layer(), { excludeTestServices: true })("examples/observability.
       for (const name of ["Groups.create", "Streams.xaddAll", "Groups.stats", "Gc.collect"]) {
         expect(span(name, 1), `${name} in\n${printed.join("\n")}`).toBe(true)
       }
-      const added = metrics.find((line) => line.startsWith("effect_redis_streams_entries_added"))
-      expect(Number(added?.match(/count=(\d+)/)?.[1])).toBeGreaterThanOrEqual(50)
+      expect(printed.filter((line) => /^\s+Consumer\.handle  /.test(line)).length).toBeGreaterThanOrEqual(5)
+      const count = (name: string) => Number(metrics.find((line) => line.startsWith(name))?.match(/count=(\d+)/)?.[1])
+      expect(count("effect_redis_streams_entries_added")).toBeGreaterThanOrEqual(5)
+      expect(count("effect_redis_streams_consumer_handled{stream=stream/observed")).toBe(5)
       expect(printed).toContain("metrics:")
     }))
 })
