@@ -6,7 +6,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Fiber } from "effect"
 import { beforeAll } from "vitest"
 import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
@@ -243,14 +243,16 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       ]))
       yield* eventually(Effect.flatMap(send("CLIENT", ["LIST"]), (list) =>
         /name=consumer\/cli-unblock\/0 .*cmd=xreadgroup/.test(String(list)) ? Effect.void : Effect.fail("not blocked yet")))
-      const [result, nobody] = yield* together(
-        withServer("unblock", "consumer/cli-unblock/", "--json"),
-        withServer("unblock", "consumer/nobody/")
+      const [result, nobody, badRegex] = yield* together(
+        withServer("unblock", "--regex", "--json", "^consumer/cli-unblock/\\d+$"),
+        withServer("unblock", "consumer/nobody/"),
+        withServer("unblock", "--regex", "consumer/(")
       )
       expect(JSON.parse(ok(result))).toEqual({ unblocked: 1 })
       expect(ok(nobody)).toContain("unblocked 0")
-      const exit = yield* Fiber.await(read)
-      expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe((c) => c._tag === "Some" && String(c.value).includes("UNBLOCKED"))).toBe(true)
+      failedWithOneLine(badRegex, /^error: "consumer\/\(" is not a regular expression/)
+      const error = yield* Effect.flip(Fiber.join(read))
+      expect(error.reason).toBe("Unblocked")
     }), slow)
 
   it.effect("clear-pending acks one consumer's or the whole group's pending entries", () =>

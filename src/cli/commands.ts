@@ -234,13 +234,26 @@ const dlq = Command.make("dlq").pipe(
   Command.withSubcommands([withRedis(dlqList), withRedis(dlqRedrive)])
 )
 
+/** The `match` argument as a prefix, or as a regular expression with `--regex`. */
+const matcher = (match: string, regex: boolean): Effect.Effect<string | RegExp, RedisError.RedisError> =>
+  regex
+    ? Effect.try({
+      try: () => new RegExp(match),
+      catch: () => RedisError.invalidArgument("unblock", `${JSON.stringify(match)} is not a regular expression`)
+    })
+    : Effect.succeed(match)
+
 const unblock = Command.make("unblock", {
   url,
   json,
+  regex: Options.boolean("regex").pipe(Options.withDescription("Treat match as a regular expression tested against the names")),
   match: argWithDefault("match", "A prefix of the connection names to unblock", "consumer/")
-}, ({ json, match }) =>
-  Effect.flatMap(Consumer.unblock(match), (n) =>
-    print(json, { unblocked: n }, ({ unblocked }) => `unblocked ${unblocked} consumer connection(s) matching ${match}`))).pipe(
+}, ({ json, match, regex }) =>
+  matcher(match, regex).pipe(
+    Effect.flatMap(Consumer.unblock),
+    Effect.flatMap((n) =>
+      print(json, { unblocked: n }, ({ unblocked }) => `unblocked ${unblocked} consumer connection(s) matching ${match}`))
+  )).pipe(
     Command.withDescription("Unblock (and so stop, with the default control) consumers whose connection name starts with match")
   )
 
