@@ -1,6 +1,6 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
-import { Naming } from "../../src/index.js"
+import { Naming, Streams } from "../../src/index.js"
 import * as replies from "../../src/internal/replies.js"
 import * as Slots from "../../src/internal/slots.js"
 import * as Redis from "../../src/Redis.js"
@@ -85,6 +85,7 @@ layer(RedisTest.layerCluster(), { excludeTestServices: true, timeout: "60 second
       expect(perMaster).toHaveLength(3)
       for (const keys of perMaster) expect(keys.length).toBeGreaterThan(0)
       expect(perMaster.flat().sort()).toEqual([...written].sort())
+      expect([...(yield* Streams.allStreamKeys("stream/scan-*"))].sort()).toEqual([...written].sort())
     }))
 
   it.scoped("XADD, XREADGROUP and XACK on streams in different slots, each on its node", () =>
