@@ -94,22 +94,6 @@ export interface Service extends Sender {
 export class Redis extends Context.Tag("effect-redis-streams/Redis")<Redis, Service>() {}
 
 /**
- * How to reach a Redis server.
- *
- * @since 0.1.0
- * @category models
- */
-export interface RedisOptions extends ConnectionOptions {
-  /** A `redis://` or `rediss://` URL; the other fields override its parts. */
-  readonly url?: string | Redacted.Redacted<string> | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly db?: number | undefined
-  /** Anything else ioredis takes; applied last. */
-  readonly ioredis?: IORedisOptions | undefined
-}
-
-/**
  * What every connection of a layer shares, on one server or on each node of
  * a cluster.
  *
@@ -127,6 +111,22 @@ export interface ConnectionOptions {
   readonly commandTimeout?: Duration.DurationInput | undefined
   /** CLIENT SETNAME of the shared connection (of each of its node connections on a cluster). */
   readonly connectionName?: string | undefined
+}
+
+/**
+ * How to reach a Redis server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisOptions extends ConnectionOptions {
+  /** A `redis://` or `rediss://` URL; the other fields override its parts. */
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly db?: number | undefined
+  /** Anything else ioredis takes; applied last. */
+  readonly ioredis?: IORedisOptions | undefined
 }
 
 /**
@@ -411,7 +411,12 @@ export const fromClient = (client: IORedis | Cluster): Service => ({
   pipeline: (commands) => runBatch(client, commands, false),
   transaction: (commands) => runBatch(client, commands, true),
   dedicated: (name) => makeDedicated(client, name),
-  masters: Effect.sync(() => mastersOf(client).map(senderOf))
+  masters: Effect.suspend(() => {
+    const masters = mastersOf(client)
+    return masters.length > 0 ? Effect.succeed(masters.map(senderOf)) : Effect.fail(
+      new RedisError.RedisError({ reason: "Connection", command: "CLUSTER NODES", message: "no master node is known: the cluster is not connected" })
+    )
+  })
 })
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
+import { Cluster } from "ioredis"
 import { Naming, Streams } from "../../src/index.js"
 import * as replies from "../../src/internal/replies.js"
 import * as Slots from "../../src/internal/slots.js"
@@ -17,6 +18,13 @@ describe("Redis.layerCluster", () => {
         )
         expect(error.reason).toBe("Connection")
         expect(error.message).toContain(String(port))
+      }))
+
+    it.effect("masters of a cluster client that is not connected fails with reason Connection", () =>
+      Effect.gen(function*() {
+        const client = new Cluster([{ host: "127.0.0.1", port: yield* RedisTest.freePort }], { lazyConnect: true })
+        const error = yield* Effect.flip(Redis.fromClient(client).masters)
+        expect(error.reason).toBe("Connection")
       }))
   })
 })
