@@ -1,0 +1,70 @@
+/**
+ * The behaviour suite: the same tests against a single server
+ * (`single.test.ts`) and a 3-master Redis Cluster (`cluster.test.ts`). Stream
+ * names are chosen so that, on the cluster, they are spread over every master.
+ */
+import type { Vitest } from "@effect/vitest"
+import { expect } from "@effect/vitest"
+import { Effect } from "effect"
+import { Groups, Naming, Redis, Streams } from "../../src/index.js"
+import * as replies from "../../src/internal/replies.js"
+
+/** `count` stream names; 12 or more land on all three masters of the test cluster. */
+const streamNames = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => Naming.streamName(`${prefix}-${i}`))
+
+/** How many of `keys` each master holds (a master that does not hold a key answers MOVED). */
+const keysPerMaster = (keys: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const masters = yield* Effect.flatMap(Redis.Redis, (redis) => redis.masters)
+    return yield* Effect.forEach(masters, (master) =>
+      Effect.reduce(keys, 0, (held, key) =>
+        Effect.map(Effect.either(master.send("EXISTS", [key])), (exists) =>
+          held + (exists._tag === "Right" && exists.right === 1 ? 1 : 0))))
+  })
+
+export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
+  it.effect("allStreamKeys finds the streams on every master, each once", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("spread", 12)
+      for (const stream of streams) yield* Streams.xaddMap(stream, "*", { n: 1 })
+      const perMaster = yield* keysPerMaster(streams)
+      expect(perMaster.every((held) => held > 0)).toBe(true)
+      expect(perMaster.reduce((a, b) => a + b, 0)).toBe(streams.length)
+      expect([...(yield* Streams.allStreamKeys("stream/spread-*"))].sort()).toEqual([...streams].sort())
+    }))
+
+  it.scoped("groups, reads, stats and clearPending on streams spread over the masters", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const streams = streamNames("groups", 12)
+      const group = Naming.groupName("behaviour")
+      expect(yield* Groups.create(streams, group)).toBe(true)
+      const connection = yield* redis.dedicated(Naming.consumerName("behaviour", 0))
+      for (const stream of streams) {
+        yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }])
+        const read = yield* Effect.flatMap(
+          connection.send("XREADGROUP", ["GROUP", group, "c", "COUNT", 2, "STREAMS", stream, ">"]),
+          (reply) => replies.streams("XREADGROUP", reply)
+        )
+        expect(read.flatMap((s) => s.entries)).toHaveLength(2)
+        const stats = yield* Groups.stats(stream, group)
+        expect(stats.pending).toBe(2)
+        expect(stats.unconsumed).toBe(3)
+        expect(stats.consumers.map((consumer) => [consumer.name, consumer.pending])).toEqual([["c", 2]])
+        expect(yield* Groups.clearPending(stream, group)).toBe(2)
+        expect((yield* Groups.stats(stream, group)).pending).toBe(0)
+      }
+      expect((yield* keysPerMaster(streams)).every((held) => held > 0)).toBe(true)
+    }))
+
+  it.effect("a stream and its dead-letter stream share a slot, so one transaction writes both", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const stream = Naming.streamName("tagged", { hashTag: "tagged" })
+      const dlq = Naming.dlqName(stream)
+      yield* redis.transaction([["XADD", [stream, "*", "n", 1]], ["XADD", [dlq, "*", "n", 1]]])
+      expect(yield* Streams.read(stream)).toHaveLength(1)
+      expect(yield* Streams.read(dlq)).toHaveLength(1)
+    }))
+}
