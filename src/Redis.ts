@@ -54,7 +54,11 @@ export interface Sender {
  */
 export interface Connection extends Sender {
   readonly name: string
-  /** The CLIENT ID of the connection as last connected (it changes after a reconnect). */
+  /**
+   * The CLIENT ID of the connection as last connected (it changes after a
+   * reconnect). On a cluster, where it holds one connection per node it
+   * talks to, that of the node of its last command with a key (0 before).
+   */
   readonly clientId: Effect.Effect<number>
 }
 
@@ -79,9 +83,12 @@ export interface Service extends Sender {
   readonly transaction: (
     commands: ReadonlyArray<Command>
   ) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError>
-  /** A named dedicated connection for blocking reads, closed when the scope closes. */
+  /**
+   * A named dedicated connection for blocking reads, closed when the scope
+   * closes. On a cluster it follows each key to its node, named on each.
+   */
   readonly dedicated: (name: string) => Effect.Effect<Connection, RedisError.RedisError, Scope.Scope>
-  /** One sender per master node (one for a single server). */
+  /** One sender per master node (one for a single server), for SCAN and CLIENT LIST / UNBLOCK. */
   readonly masters: Effect.Effect<ReadonlyArray<Sender>, RedisError.RedisError>
 }
 

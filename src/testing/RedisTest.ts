@@ -15,6 +15,9 @@
  * (then `stop`/`restart`/`pause` fail: the server is not ours to control).
  * `REDIS_SERVER_BIN` names the binary to spawn (default `redis-server` on `PATH`).
  *
+ * `layerCluster()` spawns a real Redis Cluster of three masters instead, set
+ * up over the protocol (no `redis-cli`), always spawned.
+ *
  * @since 0.1.0
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
