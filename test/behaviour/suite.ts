@@ -6,12 +6,32 @@
 import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
 import { Effect } from "effect"
-import { Groups, Naming, Redis, Streams } from "../../src/index.js"
+import { Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
 import * as replies from "../../src/internal/replies.js"
 
 /** `count` stream names; 12 or more land on all three masters of the test cluster. */
 const streamNames = (prefix: string, count: number) =>
   Array.from({ length: count }, (_, i) => Naming.streamName(`${prefix}-${i}`))
+
+/** `count` streams, each with a hash tag of its own (so each has its dead-letter stream in its slot). */
+const taggedStreams = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => Naming.streamName(prefix, { hashTag: `${prefix}-${i}` }))
+
+/**
+ * A group on each stream with two entries pending for consumer `dead` (read
+ * on a dedicated connection) and an idle consumer `alive`.
+ */
+const pendingForDead = (streams: ReadonlyArray<string>, group: string) =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    yield* Groups.create(streams, group)
+    const connection = yield* redis.dedicated(Naming.consumerName(group, "dead"))
+    for (const stream of streams) {
+      yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }])
+      yield* connection.send("XREADGROUP", ["GROUP", group, "dead", "COUNT", 10, "STREAMS", stream, ">"])
+      yield* redis.send("XGROUP", ["CREATECONSUMER", stream, group, "alive"])
+    }
+  })
 
 /** How many of `keys` each master holds (a master that does not hold a key answers MOVED). */
 const keysPerMaster = (keys: ReadonlyArray<string>) =>
@@ -66,5 +86,50 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       yield* redis.transaction([["XADD", [stream, "*", "n", 1]], ["XADD", [dlq, "*", "n", 1]]])
       expect(yield* Streams.read(stream)).toHaveLength(1)
       expect(yield* Streams.read(dlq)).toHaveLength(1)
+    }))
+
+  it.scoped("gc dead-letters the pending entries of streams on every master into their own slot", () =>
+    Effect.gen(function*() {
+      const streams = taggedStreams("gc-dlq", 12)
+      const group = Naming.groupName("gc-dlq")
+      yield* pendingForDead(streams, group)
+      expect((yield* keysPerMaster(streams)).every((held) => held > 0)).toBe(true)
+      for (const stream of streams) {
+        const dlq = Naming.dlqName(stream)
+        const actions = yield* Gc.collect(stream, group, { dlq: { deliveries: 1, stream: dlq }, rebalance: false, deregister: false })
+        expect(actions.map((action) => action._tag)).toEqual(["Dlq", "Dlq"])
+        const letters = yield* Gc.deadLetters(dlq)
+        expect(letters.map((letter) => [letter.stream, letter.consumer, letter.fields])).toEqual([
+          [stream, "dead", { n: "1" }],
+          [stream, "dead", { n: "2" }]
+        ])
+        expect((yield* Groups.stats(stream, group)).pending).toBe(0)
+        expect(yield* Gc.redrive(dlq)).toHaveLength(2)
+        expect((yield* Groups.stats(stream, group)).unconsumed).toBe(2)
+      }
+    }))
+
+  it.scoped("gc rebalances pending entries to a live consumer on streams on every master", () =>
+    Effect.gen(function*() {
+      const streams = taggedStreams("gc-rebalance", 12)
+      const group = Naming.groupName("gc-rebalance")
+      yield* pendingForDead(streams, group)
+      for (const stream of streams) {
+        const actions = yield* Gc.collect(stream, group, { rebalance: { idle: 0, siblings: "all" }, dlq: false, deregister: false })
+        expect(actions.map((action) => action._tag === "Rebalance" && action.claimant)).toEqual(["alive", "alive"])
+        const stats = yield* Groups.stats(stream, group)
+        expect(stats.consumers.map((consumer) => [consumer.name, consumer.pending])).toEqual([["alive", 2], ["dead", 0]])
+      }
+    }))
+
+  it.effect("gc refuses a dead-letter stream in another slot on a cluster, and works on one server", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const stream = Naming.streamName("gc-cross", { hashTag: "gc-cross" })
+      const group = Naming.groupName("gc-cross")
+      yield* Groups.create(stream, group)
+      const result = yield* Effect.either(Gc.collect(stream, group, { dlq: { stream: "stream/elsewhere" } }))
+      if (redis.isCluster) expect(result._tag === "Left" && result.left.reason).toBe("CrossSlot")
+      else expect(result._tag).toBe("Right")
     }))
 }
