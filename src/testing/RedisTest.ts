@@ -396,23 +396,24 @@ const clusterOk = (client: Redis.Service) =>
     Effect.map((info) => info["cluster_state"] === "ok")
   )
 
+/** Polls CLUSTER INFO on every running node until all say `cluster_state:ok`. */
 const waitUntilOk = (
   nodes: ReadonlyArray<Server>,
   timeout: Duration.DurationInput
 ): Effect.Effect<void, RedisTestError> =>
-  withNodes(nodes, (clients) =>
-    Effect.gen(function*() {
-      const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
-      while (true) {
-        const states = yield* Effect.forEach(clients, clusterOk)
-        if (states.every((ok) => ok)) return
-        if (Date.now() > deadline) {
-          return yield* new RedisTestError({ reason: "Start", message: "the cluster did not reach cluster_state:ok" })
+  Effect.gen(function*() {
+    const running = yield* Effect.filter(nodes, (node) => Effect.map(node.pid, Option.isSome))
+    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
+    yield* withNodes(running, (clients) =>
+      Effect.gen(function*() {
+        while (!(yield* Effect.forEach(clients, clusterOk)).every((ok) => ok)) {
+          if (Date.now() > deadline) {
+            return yield* new RedisTestError({ reason: "Start", message: "the cluster did not reach cluster_state:ok" })
+          }
+          yield* Effect.sleep("50 millis")
         }
-        yield* Effect.sleep("50 millis")
-      }
-    })
-  ).pipe(Effect.withClock(liveClock))
+      }))
+  }).pipe(Effect.withClock(liveClock))
 
 /**
  * Spawns a real Redis Cluster of `masters` (default 3) nodes on free ports,
@@ -456,7 +457,7 @@ export const layerClusterServer = (options: ClusterServerOptions = {}): Layer.La
   Layer.scoped(RedisTestCluster, cluster(options)).pipe(Layer.provide(NodeContext.layer))
 
 /**
- * A test cluster of three masters and a `Redis.Redis` connected to it
+ * A test cluster (three masters by default) and a `Redis.Redis` connected to it
  * (`Redis.layerCluster`). `REDIS_URL` does not apply: a cluster is always spawned.
  *
  * @since 0.1.0
