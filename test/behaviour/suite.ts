@@ -5,9 +5,10 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
-import { Effect } from "effect"
-import { Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
+import { Effect, Fiber, Ref } from "effect"
+import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
 import * as replies from "../../src/internal/replies.js"
+import { blockedClients, eventually } from "../utils.js"
 
 /** `count` stream names; 12 or more land on all three masters of the test cluster. */
 const streamNames = (prefix: string, count: number) =>
@@ -131,5 +132,52 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       const result = yield* Effect.either(Gc.collect(stream, group, { dlq: { stream: "stream/elsewhere" } }))
       if (redis.isCluster) expect(result._tag === "Left" && result.left.reason).toBe("CrossSlot")
       else expect(result._tag).toBe("Right")
+    }))
+
+  it.scoped("consumers handle every entry of streams on every master, acking each", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("consumed", 12)
+      const group = Naming.groupName("consumed")
+      yield* Groups.create(streams, group)
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("consumed", i),
+          block: "1 second",
+          handler: (message) => Ref.update(handled, (all) => [...all, `${message.stream} ${message.fields["n"]}`])
+        })))
+      for (const stream of streams) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }])
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (all) => all.length >= 36))
+      expect([...(yield* Ref.get(handled))].sort()).toEqual(
+        streams.flatMap((stream) => [1, 2, 3].map((n) => `${stream} ${n}`)).sort()
+      )
+      for (const stream of streams) {
+        yield* eventually(Effect.filterOrFail(Groups.stats(stream, group), (stats) => stats.pending === 0))
+      }
+    }))
+
+  it.scoped("unblock and unblockGroup reach consumers blocked on every master", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("unblocked", 12)
+      const group = Naming.groupName("unblocked")
+      yield* Groups.create(streams, group)
+      const fibers = yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("unblocked", i),
+          block: "20 seconds",
+          handler: () => Effect.void
+        })))
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === streams.length))
+      expect(yield* Consumer.unblockGroup(streams[0]!, group)).toBe(1)
+      expect(yield* Effect.flip(Fiber.join(fibers[0]!))).toMatchObject({ _tag: "RedisError", reason: "Unblocked" })
+      expect(yield* blockedClients).toBe(streams.length - 1)
+      expect(yield* Consumer.unblock(Naming.consumerName("unblocked"))).toBe(streams.length - 1)
+      for (const fiber of fibers.slice(1)) {
+        expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "RedisError", reason: "Unblocked" })
+      }
     }))
 }

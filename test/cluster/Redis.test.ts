@@ -6,7 +6,7 @@ import * as replies from "../../src/internal/replies.js"
 import * as Slots from "../../src/internal/slots.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { eventually } from "../utils.js"
+import { blockedClients, eventually } from "../utils.js"
 
 describe("Redis.layerCluster", () => {
   layer(Layer.empty)((it) => {
@@ -43,15 +43,6 @@ const scanAll = (master: Redis.Sender, pattern: string) =>
     } while (cursor !== "0")
     return keys
   })
-
-/** `blocked_clients` of INFO clients, summed over the masters. */
-const blockedClients = Effect.gen(function*() {
-  const infos = yield* Effect.flatMap(
-    Redis.onMasters("INFO", ["clients"]),
-    Effect.forEach((reply) => replies.infoText("INFO", reply))
-  )
-  return infos.reduce((sum, info) => sum + Number(info["blocked_clients"] ?? 0), 0)
-})
 
 /** Stream names that land on different masters, found by asking the cluster. */
 const onDifferentMasters = (prefix: string, count: number) =>
