@@ -13,7 +13,7 @@ import * as Groups from "./Groups.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 import * as Replies from "./internal/replies.js"
-import { slotOf } from "./internal/slot.js"
+import { slotOf } from "./internal/slots.js"
 
 /**
  * When to hand a pending entry to another consumer, and to whom.

@@ -9,6 +9,17 @@
  * Naming.consumerName("persist-readings")    // "consumer/persist-readings"
  * ```
  *
+ * On a Redis Cluster, keys used together in one transaction (a stream and
+ * its dead-letter stream, when gc moves an entry) must be in one hash slot.
+ * Give them a shared **hash tag**: Redis hashes only the part of a key
+ * between the first `{` and the next `}`.
+ *
+ * ```ts
+ * Naming.streamName("readings", { hashTag: "sensor" }) // "stream/{sensor}readings"
+ * Naming.dlqName("stream/{sensor}readings")            // "stream/{sensor}dlq", the same slot
+ * Naming.dlqName("stream/readings")                    // "stream/dlq"
+ * ```
+ *
  * These are pure and do not validate: the functions that send a name to Redis
  * refuse empty names and names with whitespace with `RedisError`
  * (`InvalidArgument`).
@@ -17,12 +28,49 @@
  */
 
 /**
- * `"stream/" + name`.
+ * Options of {@link streamName}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StreamNameOptions {
+  /**
+   * A hash tag (non-empty, without braces): every key with the same tag is
+   * in the same Redis Cluster slot, hence on the same node.
+   */
+  readonly hashTag?: string | undefined
+}
+
+/**
+ * `"stream/" + name`; with a hash tag, `"stream/{" + hashTag + "}" + name`.
  *
  * @since 0.1.0
  * @category naming
  */
-export const streamName = (name: string): string => `stream/${name}`
+export const streamName = (name: string, options?: StreamNameOptions): string =>
+  options?.hashTag === undefined ? `stream/${name}` : `stream/{${options.hashTag}}${name}`
+
+/**
+ * The hash tag of a key as Redis Cluster reads it: the text between the first
+ * `{` and the next `}`, if not empty.
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const hashTagOf = (key: string): string | undefined => {
+  const open = key.indexOf("{")
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1)
+  return close > open + 1 ? key.slice(open + 1, close) : undefined
+}
+
+/**
+ * A dead-letter stream in the slot of `stream`: `"stream/{tag}dlq"` when
+ * `stream` has a hash tag, `"stream/dlq"` (gc's default) when it has none.
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const dlqName = (stream: string): string => streamName("dlq", { hashTag: hashTagOf(stream) })
 
 /**
  * `"group/" + name`.

@@ -9,8 +9,9 @@
  */
 import type { ConfigError, Scope } from "effect"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { Redis as IORedis } from "ioredis"
-import type { RedisOptions as IORedisOptions } from "ioredis"
+import { Cluster, Redis as IORedis } from "ioredis"
+import type { ClusterOptions as IOClusterOptions, RedisOptions as IORedisOptions } from "ioredis"
+import * as Slots from "./internal/slots.js"
 import * as RedisError from "./RedisError.js"
 
 /**
@@ -53,7 +54,11 @@ export interface Sender {
  */
 export interface Connection extends Sender {
   readonly name: string
-  /** The CLIENT ID of the connection as last connected (it changes after a reconnect). */
+  /**
+   * The CLIENT ID of the connection as last connected (it changes after a
+   * reconnect). On a cluster, where it holds one connection per node it
+   * talks to, that of the node of its last command with a key (0 before).
+   */
   readonly clientId: Effect.Effect<number>
 }
 
@@ -78,9 +83,12 @@ export interface Service extends Sender {
   readonly transaction: (
     commands: ReadonlyArray<Command>
   ) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError>
-  /** A named dedicated connection for blocking reads, closed when the scope closes. */
+  /**
+   * A named dedicated connection for blocking reads, closed when the scope
+   * closes. On a cluster it follows each key to its node, named on each.
+   */
   readonly dedicated: (name: string) => Effect.Effect<Connection, RedisError.RedisError, Scope.Scope>
-  /** One sender per master node (one for a single server). */
+  /** One sender per master node (one for a single server), for SCAN and CLIENT LIST / UNBLOCK. */
   readonly masters: Effect.Effect<ReadonlyArray<Sender>, RedisError.RedisError>
 }
 
@@ -93,30 +101,62 @@ export interface Service extends Sender {
 export class Redis extends Context.Tag("effect-redis-streams/Redis")<Redis, Service>() {}
 
 /**
- * How to reach a Redis server.
+ * What every connection of a layer shares, on one server or on each node of
+ * a cluster.
  *
  * @since 0.1.0
  * @category models
  */
-export interface RedisOptions {
-  /** A `redis://` or `rediss://` URL; the other fields override its parts. */
-  readonly url?: string | Redacted.Redacted<string> | undefined
-  readonly host?: string | undefined
-  readonly port?: number | undefined
+export interface ConnectionOptions {
   readonly username?: string | undefined
   readonly password?: string | Redacted.Redacted<string> | undefined
-  readonly db?: number | undefined
   /** Use TLS (implied by a `rediss://` URL). */
   readonly tls?: boolean | undefined
   /** How long connecting may take before the layer fails. Default 5 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** A client-side timeout for non-blocking commands. Default none. */
   readonly commandTimeout?: Duration.DurationInput | undefined
-  /** CLIENT SETNAME of the shared connection. */
+  /** CLIENT SETNAME of the shared connection (of each of its node connections on a cluster). */
   readonly connectionName?: string | undefined
+}
+
+/**
+ * How to reach a Redis server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisOptions extends ConnectionOptions {
+  /** A `redis://` or `rediss://` URL; the other fields override its parts. */
+  readonly url?: string | Redacted.Redacted<string> | undefined
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly db?: number | undefined
   /** Anything else ioredis takes; applied last. */
   readonly ioredis?: IORedisOptions | undefined
 }
+
+/**
+ * How to reach a Redis Cluster: the connection options of every node, and
+ * the ioredis `Cluster` options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterOptions extends ConnectionOptions {
+  /** Anything else the ioredis `Cluster` takes (its `redisOptions` go over ours); applied last. */
+  readonly ioredis?: IOClusterOptions | undefined
+}
+
+/**
+ * A startup node of a cluster: `"host:port"`, a `redis://` URL, or `{ host, port }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClusterNode = string | { readonly host: string; readonly port: number }
+
+type Client = IORedis | Cluster
 
 const noop = () => {}
 
@@ -125,56 +165,88 @@ const valueOf = (value: string | Redacted.Redacted<string>): string =>
 
 const toMillis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
 
-const call = (client: IORedis, command: string, args: ReadonlyArray<Arg>): Effect.Effect<unknown, RedisError.RedisError> =>
-  Effect.tryPromise({
-    try: () => client.call(command, ...args),
-    catch: (cause) => RedisError.fromCause(command, cause)
-  })
+/** On a cluster, refuses commands whose keys are in different slots before they are sent. */
+const slotChecked = <A>(
+  client: Client,
+  what: string,
+  commands: ReadonlyArray<Command>,
+  effect: Effect.Effect<A, RedisError.RedisError>
+): Effect.Effect<A, RedisError.RedisError> =>
+  client instanceof Cluster ? Effect.zipRight(Slots.inOneSlot(what, commands), effect) : effect
 
-const senderOf = (client: IORedis): Sender => ({
+const call = (client: Client, command: string, args: ReadonlyArray<Arg>): Effect.Effect<unknown, RedisError.RedisError> =>
+  slotChecked(
+    client,
+    command,
+    [[command, args]],
+    Effect.tryPromise({
+      try: () => client.call(command, ...args),
+      catch: (cause) => RedisError.fromCause(command, cause)
+    })
+  )
+
+const senderOf = (client: Client): Sender => ({
   send: (command, args = []) => call(client, command, args)
+})
+
+const connectionOptions = (options: ConnectionOptions): IORedisOptions => ({
+  ...(options.username !== undefined ? { username: options.username } : {}),
+  ...(options.password !== undefined ? { password: valueOf(options.password) } : {}),
+  ...(options.tls ? { tls: {} } : {}),
+  ...(options.commandTimeout !== undefined ? { commandTimeout: toMillis(options.commandTimeout) } : {}),
+  ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
+  connectTimeout: toMillis(options.connectTimeout ?? "5 seconds")
 })
 
 const ioredisOptions = (options: RedisOptions): IORedisOptions => ({
   ...(options.host !== undefined ? { host: options.host } : {}),
   ...(options.port !== undefined ? { port: options.port } : {}),
-  ...(options.username !== undefined ? { username: options.username } : {}),
-  ...(options.password !== undefined ? { password: valueOf(options.password) } : {}),
   ...(options.db !== undefined ? { db: options.db } : {}),
-  ...(options.tls ? { tls: {} } : {}),
-  ...(options.commandTimeout !== undefined ? { commandTimeout: toMillis(options.commandTimeout) } : {}),
-  ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
-  connectTimeout: toMillis(options.connectTimeout ?? "5 seconds"),
+  ...connectionOptions(options),
   ...options.ioredis,
   lazyConnect: true
 })
 
-const describe = (client: IORedis): string => `${client.options.host ?? "localhost"}:${client.options.port ?? 6379}`
+const clusterOptions = (options: ClusterOptions): IOClusterOptions => ({
+  ...options.ioredis,
+  redisOptions: { ...connectionOptions(options), ...options.ioredis?.redisOptions },
+  lazyConnect: true
+})
+
+const nodeKey = (node: IORedis): string => `${node.options.host ?? "localhost"}:${node.options.port ?? 6379}`
+
+const mastersOf = (client: Client): ReadonlyArray<IORedis> => client instanceof Cluster ? client.nodes("master") : [client]
+
+const describe = (client: Client): string =>
+  client instanceof Cluster ? `the Redis Cluster at ${mastersOf(client).map(nodeKey).join(", ")}` : `Redis at ${nodeKey(client)}`
+
+const connectTimeoutOf = (client: Client): number =>
+  (client instanceof Cluster ? client.options.redisOptions?.connectTimeout : client.options.connectTimeout) ?? 10_000
 
 /**
  * Connects a lazily created client, failing with reason `Connection` within
  * its connect timeout; on failure the client is disconnected, so it does not
  * go on retrying in the background.
  */
-const connect = (client: IORedis): Effect.Effect<void, RedisError.RedisError> => {
+const connect = (client: Client, where: string = describe(client)): Effect.Effect<void, RedisError.RedisError> => {
   let lastError: unknown = undefined
   const onError = (error: unknown) => {
     lastError = error
   }
   client.on("error", onError)
-  const timeout = (client.options.connectTimeout ?? 10_000) + 1_000
   return Effect.tryPromise({
     try: () => client.connect(),
-    catch: () => lastError
+    catch: (cause) => lastError ?? cause
   }).pipe(
-    Effect.timeoutFail({ duration: timeout, onTimeout: () => lastError ?? new Error("connect timed out") }),
+    Effect.timeoutFail({
+      duration: connectTimeoutOf(client) + 1_000,
+      onTimeout: () => lastError ?? new Error("connect timed out")
+    }),
     Effect.mapError((cause) =>
       new RedisError.RedisError({
         reason: "Connection",
         command: "CONNECT",
-        message: `cannot connect to Redis at ${describe(client)}: ${
-          cause instanceof Error ? cause.message : "connection closed"
-        }`,
+        message: `cannot connect to ${where}: ${cause instanceof Error ? cause.message : "connection closed"}`,
         cause
       })
     ),
@@ -186,12 +258,16 @@ const connect = (client: IORedis): Effect.Effect<void, RedisError.RedisError> =>
   )
 }
 
-const close = (client: IORedis): Effect.Effect<void> =>
+const close = (client: Client): Effect.Effect<void> =>
   Effect.tryPromise(() => client.quit()).pipe(
     Effect.timeout("1 second"),
     Effect.ignore,
     Effect.ensuring(Effect.sync(() => client.disconnect()))
   )
+
+/** Connects the client and quits it when the scope closes. */
+const acquire = (client: Client, where?: string): Effect.Effect<void, RedisError.RedisError, Scope.Scope> =>
+  Effect.acquireRelease(connect(client, where), () => close(client))
 
 const execOf = (
   commands: ReadonlyArray<Command>,
@@ -212,20 +288,25 @@ const execOf = (
 }
 
 const runBatch = (
-  client: IORedis,
+  client: Client,
   commands: ReadonlyArray<Command>,
   atomic: boolean
 ): Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError> => {
   if (commands.length === 0) return Effect.succeed([])
-  return Effect.tryPromise({
-    try: () => {
-      const batch = atomic ? client.multi() : client.pipeline()
-      // `call` takes any command name; the array form of pipeline() only knows lower-case method names.
-      for (const [command, args] of commands) batch.call(command, ...args)
-      return batch.exec()
-    },
-    catch: (cause) => RedisError.fromCause(atomic ? "EXEC" : commands[0]![0], cause)
-  }).pipe(Effect.flatMap((results) => execOf(commands, results)))
+  return slotChecked(
+    client,
+    atomic ? "MULTI" : "pipeline",
+    commands,
+    Effect.tryPromise({
+      try: () => {
+        const batch = atomic ? client.multi() : client.pipeline()
+        // `call` takes any command name; the array form of pipeline() only knows lower-case method names.
+        for (const [command, args] of commands) batch.call(command, ...args)
+        return batch.exec()
+      },
+      catch: (cause) => RedisError.fromCause(atomic ? "EXEC" : commands[0]![0], cause)
+    }).pipe(Effect.flatMap((results) => execOf(commands, results)))
+  )
 }
 
 const whitespace = /\s/
@@ -242,33 +323,67 @@ export const validateName = (command: string, what: string, name: string): Effec
     ? Effect.fail(RedisError.invalidArgument(command, `${what} must be non-empty without whitespace, got ${JSON.stringify(name)}`))
     : Effect.succeed(name)
 
-const makeDedicated = (client: IORedis, name: string): Effect.Effect<Connection, RedisError.RedisError, Scope.Scope> =>
+const dedicatedOptions = (name: string) => ({
+  connectionName: name,
+  // A read in flight fails as soon as the connection is lost instead of
+  // being re-sent or silently dropped; the caller's Schedule retries.
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false
+})
+
+/** A lazily connecting copy of the client whose every node connection carries `name`. */
+const duplicateNamed = (client: Client, name: string): Client =>
+  client instanceof Cluster
+    ? client.duplicate([], {
+      lazyConnect: true,
+      redisOptions: { ...client.options.redisOptions, ...dedicatedOptions(name) }
+    })
+    : client.duplicate({ ...dedicatedOptions(name), lazyConnect: true })
+
+/**
+ * The CLIENT ID of each node connection of a client, and the node a command
+ * goes to (the one holding its first key on a cluster). An id is asked for
+ * as soon as a node connection is up, ahead of the commands queued for it
+ * (CLIENT is a handshake command), so a blocking read does not delay it.
+ */
+const clientIds = (client: Client) => {
+  const ids = new Map<string, number>()
+  let latest: Promise<void> = Promise.resolve()
+  const refresh = (node: IORedis) => {
+    latest = node.client("ID").then((id) => {
+      ids.set(nodeKey(node), id)
+    }, noop)
+  }
+  const track = (node: IORedis) => node.on("connect", () => refresh(node))
+  let current = client instanceof Cluster ? undefined : nodeKey(client)
+  if (client instanceof Cluster) client.on("+node", track)
+  else track(client)
+  return {
+    route: (command: Command) => {
+      if (!(client instanceof Cluster)) return
+      const key = Slots.keysOf(command)[0]
+      if (key !== undefined) current = client.slots[Slots.slotOf(key)]?.[0] ?? current
+    },
+    current: Effect.sync(() => (current === undefined ? 0 : ids.get(current) ?? 0)),
+    /** Waits for the id asked for last (right after connecting a single server, its id). */
+    settled: Effect.promise(() => latest)
+  }
+}
+
+const makeDedicated = (client: Client, name: string): Effect.Effect<Connection, RedisError.RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* validateName("CLIENT SETNAME", "connection name", name)
-    const connection = client.duplicate({
-      connectionName: name,
-      lazyConnect: true,
-      // A read in flight fails as soon as the connection is lost instead of
-      // being re-sent or silently dropped; the caller's Schedule retries.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false
-    })
-    yield* Effect.acquireRelease(connect(connection), () => close(connection))
-    let clientId = Number(yield* call(connection, "CLIENT", ["ID"]))
-    const refreshId = () => {
-      connection.call("CLIENT", "ID").then((id) => {
-        clientId = Number(id)
-      }, noop)
-    }
-    connection.on("ready", refreshId)
+    const connection = duplicateNamed(client, name)
+    const ids = clientIds(connection)
+    const where = describe(client)
+    yield* acquire(connection, where)
+    yield* ids.settled
     // ioredis does not reconnect a connection closed by hand; one closed while
     // it was waiting to reconnect stays "reconnecting" and never emits "end".
     let dropped = false
     const reconnectIfDropped = Effect.suspend(() =>
       dropped || connection.status === "end"
-        ? Effect.zipLeft(connect(connection), Effect.sync(() => {
-          dropped = false
-        }))
+        ? Effect.tap(connect(connection, where), () => (dropped = false))
         : Effect.void
     )
     const drop = Effect.async<void>((resume) => {
@@ -281,9 +396,10 @@ const makeDedicated = (client: IORedis, name: string): Effect.Effect<Connection,
     }).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
     return {
       name,
-      clientId: Effect.sync(() => clientId),
+      clientId: ids.current,
       send: (command, args = []) =>
         reconnectIfDropped.pipe(
+          Effect.tap(() => ids.route([command, args])),
           Effect.zipRight(call(connection, command, args)),
           Effect.onInterrupt(() => drop)
         )
@@ -291,18 +407,23 @@ const makeDedicated = (client: IORedis, name: string): Effect.Effect<Connection,
   })
 
 /**
- * The service over an ioredis client the caller manages.
+ * The service over an ioredis client (`Redis` or `Cluster`) the caller manages.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromClient = (client: IORedis): Service => ({
-  isCluster: false,
-  send: (command, args = []) => call(client, command, args),
+export const fromClient = (client: IORedis | Cluster): Service => ({
+  isCluster: client instanceof Cluster,
+  ...senderOf(client),
   pipeline: (commands) => runBatch(client, commands, false),
   transaction: (commands) => runBatch(client, commands, true),
   dedicated: (name) => makeDedicated(client, name),
-  masters: Effect.succeed([senderOf(client)])
+  masters: Effect.suspend(() => {
+    const masters = mastersOf(client)
+    return masters.length > 0 ? Effect.succeed(masters.map(senderOf)) : Effect.fail(
+      new RedisError.RedisError({ reason: "Connection", command: "CLUSTER NODES", message: "no master node is known: the cluster is not connected" })
+    )
+  })
 })
 
 /**
@@ -318,7 +439,32 @@ export const make = (options: RedisOptions | string): Effect.Effect<Service, Red
     const client = opts.url === undefined
       ? new IORedis(ioredisOptions(opts))
       : new IORedis(valueOf(opts.url), ioredisOptions(opts))
-    yield* Effect.acquireRelease(connect(client), () => close(client))
+    yield* acquire(client)
+    return fromClient(client)
+  })
+
+/**
+ * Connects to a Redis Cluster through any of its nodes (failing with reason
+ * `Connection` within the connect timeout) and quits every node connection
+ * when the scope closes.
+ *
+ * On a cluster, `pipeline`, `transaction` and multi-key commands need all
+ * their keys in one hash slot: they fail with reason `CrossSlot`, naming the
+ * keys, before anything is sent. `dedicated` connections follow each key to
+ * its node, and `masters` is one sender per master node.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCluster = (
+  nodes: ReadonlyArray<ClusterNode>,
+  options: ClusterOptions = {}
+): Effect.Effect<Service, RedisError.RedisError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const startup = nodes.map((node) => (typeof node === "string" ? node : { host: node.host, port: node.port }))
+    const client = new Cluster(startup, clusterOptions(options))
+    const where = `the Redis Cluster at ${nodes.map((node) => (typeof node === "string" ? node : `${node.host}:${node.port}`)).join(", ")}`
+    yield* acquire(client, where)
     return fromClient(client)
   })
 
@@ -330,6 +476,17 @@ export const make = (options: RedisOptions | string): Effect.Effect<Service, Red
  */
 export const layer = (options: RedisOptions | string): Layer.Layer<Redis, RedisError.RedisError> =>
   Layer.scoped(Redis, make(options))
+
+/**
+ * A layer connected to a Redis Cluster (see {@link makeCluster}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCluster = (
+  nodes: ReadonlyArray<ClusterNode>,
+  options?: ClusterOptions
+): Layer.Layer<Redis, RedisError.RedisError> => Layer.scoped(Redis, makeCluster(nodes, options))
 
 /**
  * A layer from `Config`; by default the URL is read from `REDIS_URL` and
@@ -347,12 +504,13 @@ export const layerConfig = (
   Layer.scoped(Redis, Effect.flatMap(config, make))
 
 /**
- * Wraps a client the caller owns: it is neither connected nor closed by the layer.
+ * Wraps a client (`Redis` or `Cluster`) the caller owns: it is neither
+ * connected nor closed by the layer.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerFromClient = (client: IORedis): Layer.Layer<Redis> => Layer.succeed(Redis, fromClient(client))
+export const layerFromClient = (client: IORedis | Cluster): Layer.Layer<Redis> => Layer.succeed(Redis, fromClient(client))
 
 /**
  * Sends a command on every master node, returning one reply per master.

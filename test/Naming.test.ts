@@ -22,3 +22,23 @@ describe("Naming", () => {
     expect(Naming.consumerName("other", 7).startsWith(prefix)).toBe(false)
   })
 })
+
+describe("Naming hash tags", () => {
+  it("streamName puts the hash tag in braces after the prefix", () => {
+    expect(Naming.streamName("sensor-readings", { hashTag: "sensor" })).toBe("stream/{sensor}sensor-readings")
+    expect(Naming.streamName("sensor-readings", {})).toBe("stream/sensor-readings")
+  })
+
+  it("hashTagOf reads the tag as Redis Cluster does: first { to the next }, not empty", () => {
+    expect(Naming.hashTagOf("stream/{sensor}readings")).toBe("sensor")
+    expect(Naming.hashTagOf("stream/{a}{b}")).toBe("a")
+    expect(Naming.hashTagOf("stream/{}x")).toBeUndefined()
+    expect(Naming.hashTagOf("stream/}{x")).toBeUndefined()
+    expect(Naming.hashTagOf("stream/readings")).toBeUndefined()
+  })
+
+  it("dlqName shares the stream's tag, and is gc's default without one", () => {
+    expect(Naming.dlqName("stream/{sensor}readings")).toBe("stream/{sensor}dlq")
+    expect(Naming.dlqName("stream/readings")).toBe("stream/dlq")
+  })
+})

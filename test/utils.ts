@@ -69,3 +69,12 @@ export const lastDeliveredId = (stream: string, group = "g") =>
       Effect.flatMap(redis.send("XINFO", ["GROUPS", stream]), (reply) => replies.infoList("XINFO GROUPS", reply)),
       (rows) => replies.stringField(rows.find((row) => replies.stringField(row, "name") === group) ?? {}, "last-delivered-id")
     ))
+
+/** How many clients are blocked (INFO clients `blocked_clients`), summed over every master. */
+export const blockedClients = Effect.gen(function*() {
+  const infos = yield* Effect.flatMap(
+    Redis.onMasters("INFO", ["clients"]),
+    Effect.forEach((reply) => replies.infoText("INFO", reply))
+  )
+  return infos.reduce((sum, info) => sum + Number(info["blocked_clients"] ?? 0), 0)
+})

@@ -261,3 +261,14 @@ export const deadLetters = (
   const last: unknown = reply.length > 0 ? reply[reply.length - 1] : null
   return Effect.succeed({ letters, size: reply.length, lastId: Array.isArray(last) && isString(last[0]) ? last[0] : null })
 }
+
+/** INFO / CLUSTER INFO: `key:value` lines (comments and blank lines skipped). */
+export const infoText = (command: string, reply: unknown): Effect.Effect<Readonly<Record<string, string>>, RedisError.RedisError> => {
+  if (!isString(reply)) return Effect.fail(unexpected(command, reply))
+  const record: Record<string, string> = {}
+  for (const line of reply.split(/\r?\n/)) {
+    const colon = line.indexOf(":")
+    if (colon > 0 && !line.startsWith("#")) record[line.slice(0, colon)] = line.slice(colon + 1).trim()
+  }
+  return Effect.succeed(record)
+}

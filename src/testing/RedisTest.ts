@@ -15,6 +15,9 @@
  * (then `stop`/`restart`/`pause` fail: the server is not ours to control).
  * `REDIS_SERVER_BIN` names the binary to spawn (default `redis-server` on `PATH`).
  *
+ * `layerCluster()` spawns a real Redis Cluster of three masters instead, set
+ * up over the protocol (no `redis-cli`), always spawned.
+ *
  * @since 0.1.0
  */
 import { Command, CommandExecutor, FileSystem } from "@effect/platform"
@@ -22,6 +25,7 @@ import { NodeContext } from "@effect/platform-node"
 import type { Scope } from "effect"
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, Ref, Schema, Scope as ScopeModule } from "effect"
 import * as Net from "node:net"
+import * as Replies from "../internal/replies.js"
 import * as Redis from "../Redis.js"
 import type * as RedisError from "../RedisError.js"
 
@@ -90,22 +94,26 @@ export class RedisTest extends Context.Tag("effect-redis-streams/RedisTest")<Red
 
 const HOST = "127.0.0.1"
 
+/** Binds `port` (0: any) for a moment and returns the port bound. */
+const bind = (port: number): Effect.Effect<number, RedisTestError> =>
+  Effect.async<number, RedisTestError>((resume) => {
+    const server = Net.createServer()
+    server.unref()
+    server.once("error", (cause) => resume(Effect.fail(new RedisTestError({ reason: "Start", message: "no free port", cause }))))
+    server.listen(port, HOST, () => {
+      const address = server.address()
+      const bound = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resume(Effect.succeed(bound)))
+    })
+  })
+
 /**
  * A TCP port nobody listens on right now.
  *
  * @since 0.1.0
  * @category utils
  */
-export const freePort: Effect.Effect<number, RedisTestError> = Effect.async<number, RedisTestError>((resume) => {
-  const server = Net.createServer()
-  server.unref()
-  server.once("error", (cause) => resume(Effect.fail(new RedisTestError({ reason: "Start", message: "no free port", cause }))))
-  server.listen(0, HOST, () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+export const freePort: Effect.Effect<number, RedisTestError> = bind(0)
 
 const ping = (port: number): Effect.Effect<boolean> =>
   Effect.async<boolean>((resume) => {
@@ -225,16 +233,10 @@ const external = (url: string): Server => {
   }
 }
 
-/**
- * Spawns a `redis-server` on a free port and returns its handle; the server
- * is killed when the scope closes. A port taken by someone else between
- * choosing and binding is retried on another.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const server = (
-  options: ServerOptions = {}
+/** A server on a port from `pickPort`, retried on another port when it cannot bind. */
+const serverOn = (
+  options: ServerOptions,
+  pickPort: Effect.Effect<number, RedisTestError>
 ): Effect.Effect<Server, RedisTestError, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -246,7 +248,7 @@ export const server = (
     let port = 0
     let first: Running | undefined
     for (let attempt = 0; first === undefined; attempt++) {
-      port = yield* freePort
+      port = yield* pickPort
       const result = yield* Effect.either(start(port))
       if (result._tag === "Right") first = result.right
       else if (attempt >= 4 || result.left.reason === "NotInstalled") return yield* result.left
@@ -277,6 +279,19 @@ export const server = (
   })
 
 /**
+ * Spawns a `redis-server` on a free port and returns its handle; the server
+ * is killed when the scope closes. A port taken by someone else between
+ * choosing and binding is retried on another.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const server = (
+  options: ServerOptions = {}
+): Effect.Effect<Server, RedisTestError, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem> =>
+  serverOn(options, freePort)
+
+/**
  * The test server as a layer: `REDIS_URL` when it is set, a spawned server otherwise.
  *
  * @since 0.1.0
@@ -301,3 +316,156 @@ export const layer = (
   Layer.unwrapEffect(
     Effect.map(RedisTest, (server) => Redis.layer({ ...options.redis, url: server.url }))
   ).pipe(Layer.provideMerge(layerServer(options)))
+
+/**
+ * How to start a test cluster: the options of each node, and how many masters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterServerOptions extends ServerOptions {
+  /** How many master nodes share the 16384 slots. Default 3. */
+  readonly masters?: number | undefined
+}
+
+/**
+ * A running test cluster: one {@link Server} per master node, each with its
+ * own fault controls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterServer {
+  /** The master nodes, in slot order (the first holds slot 0). */
+  readonly nodes: ReadonlyArray<Server>
+  /** `redis://host:port` of every node: the startup nodes for `Redis.layerCluster`. */
+  readonly urls: ReadonlyArray<string>
+  /** Waits until every running node reports `cluster_state:ok` (e.g. after restarting a node). */
+  readonly waitUntilOk: Effect.Effect<void, RedisTestError>
+}
+
+/**
+ * The tag of the running test cluster.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RedisTestCluster
+  extends Context.Tag("effect-redis-streams/RedisTestCluster")<RedisTestCluster, ClusterServer>()
+{}
+
+const SLOTS = 16_384
+const BUS_PORT_OFFSET = 10_000
+
+/** A free port whose cluster bus port (port + 10000) is free too. */
+const clusterPort = Effect.gen(function*() {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = yield* freePort
+    if (port + BUS_PORT_OFFSET < 65_536 && Option.isSome(yield* Effect.option(bind(port + BUS_PORT_OFFSET)))) return port
+  }
+  return yield* new RedisTestError({ reason: "Start", message: "no free port with a free cluster bus port (port + 10000)" })
+})
+
+const clusterArgs = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000"]
+
+/** The slots of master `index` of `masters`, as CLUSTER ADDSLOTS arguments. */
+const slotsOf = (index: number, masters: number): ReadonlyArray<number> => {
+  const from = Math.floor((SLOTS * index) / masters)
+  const to = Math.floor((SLOTS * (index + 1)) / masters)
+  return Array.from({ length: to - from }, (_, i) => from + i)
+}
+
+/** Connects to each running node for the duration of `f`. */
+const withNodes = <A>(
+  nodes: ReadonlyArray<Server>,
+  f: (clients: ReadonlyArray<Redis.Service>) => Effect.Effect<A, RedisError.RedisError | RedisTestError>
+): Effect.Effect<A, RedisTestError> =>
+  Effect.forEach(nodes, (node) => Redis.make(node.url), { concurrency: "unbounded" }).pipe(
+    Effect.flatMap(f),
+    Effect.scoped,
+    Effect.mapError((error) =>
+      error._tag === "RedisError"
+        ? new RedisTestError({ reason: "Start", message: `cannot set up the cluster: ${error.message}`, cause: error })
+        : error
+    )
+  )
+
+const clusterOk = (client: Redis.Service) =>
+  client.send("CLUSTER", ["INFO"]).pipe(
+    Effect.flatMap((reply) => Replies.infoText("CLUSTER INFO", reply)),
+    Effect.map((info) => info["cluster_state"] === "ok")
+  )
+
+/** Polls CLUSTER INFO on every running node until all say `cluster_state:ok`. */
+const waitUntilOk = (
+  nodes: ReadonlyArray<Server>,
+  timeout: Duration.DurationInput
+): Effect.Effect<void, RedisTestError> =>
+  Effect.gen(function*() {
+    const running = yield* Effect.filter(nodes, (node) => Effect.map(node.pid, Option.isSome))
+    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
+    yield* withNodes(running, (clients) =>
+      Effect.gen(function*() {
+        while (!(yield* Effect.forEach(clients, clusterOk)).every((ok) => ok)) {
+          if (Date.now() > deadline) {
+            return yield* new RedisTestError({ reason: "Start", message: "the cluster did not reach cluster_state:ok" })
+          }
+          yield* Effect.sleep("50 millis")
+        }
+      }))
+  }).pipe(Effect.withClock(liveClock))
+
+/**
+ * Spawns a real Redis Cluster of `masters` (default 3) nodes on free ports,
+ * assigns the slots (CLUSTER ADDSLOTS) and joins the nodes (CLUSTER MEET)
+ * over the protocol, no `redis-cli` needed, and waits until every node
+ * reports `cluster_state:ok`. The nodes are killed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const cluster = (
+  options: ClusterServerOptions = {}
+): Effect.Effect<ClusterServer, RedisTestError, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const masters = options.masters ?? 3
+    const nodeOptions = { ...options, args: [...clusterArgs, ...(options.args ?? [])] }
+    const nodes = yield* Effect.forEach(
+      Array.from({ length: masters }),
+      () => serverOn(nodeOptions, clusterPort),
+      { concurrency: "unbounded" }
+    )
+    yield* withNodes(nodes, (clients) =>
+      Effect.gen(function*() {
+        yield* Effect.forEach(clients, (client, i) => client.send("CLUSTER", ["ADDSLOTS", ...slotsOf(i, masters)]), {
+          concurrency: "unbounded"
+        })
+        yield* Effect.forEach(nodes.slice(1), (node) => clients[0]!.send("CLUSTER", ["MEET", node.host, node.port]))
+      }))
+    const timeout = options.startTimeout ?? "10 seconds"
+    yield* waitUntilOk(nodes, timeout)
+    return { nodes, urls: nodes.map((node) => node.url), waitUntilOk: waitUntilOk(nodes, timeout) } satisfies ClusterServer
+  })
+
+/**
+ * The test cluster as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClusterServer = (options: ClusterServerOptions = {}): Layer.Layer<RedisTestCluster, RedisTestError> =>
+  Layer.scoped(RedisTestCluster, cluster(options)).pipe(Layer.provide(NodeContext.layer))
+
+/**
+ * A test cluster (three masters by default) and a `Redis.Redis` connected to it
+ * (`Redis.layerCluster`). `REDIS_URL` does not apply: a cluster is always spawned.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCluster = (
+  options: ClusterServerOptions & { readonly redis?: Redis.ClusterOptions } = {}
+): Layer.Layer<RedisTestCluster | Redis.Redis, RedisTestError | RedisError.RedisError> =>
+  Layer.unwrapEffect(
+    Effect.map(RedisTestCluster, (cluster) => Redis.layerCluster(cluster.urls, options.redis))
+  ).pipe(Layer.provideMerge(layerClusterServer(options)))

@@ -1,0 +1,183 @@
+/**
+ * The behaviour suite: the same tests against a single server
+ * (`single.test.ts`) and a 3-master Redis Cluster (`cluster.test.ts`). Stream
+ * names are chosen so that, on the cluster, they are spread over every master.
+ */
+import type { Vitest } from "@effect/vitest"
+import { expect } from "@effect/vitest"
+import { Effect, Fiber, Ref } from "effect"
+import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
+import * as replies from "../../src/internal/replies.js"
+import { blockedClients, eventually } from "../utils.js"
+
+/** `count` stream names; 12 or more land on all three masters of the test cluster. */
+const streamNames = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => Naming.streamName(`${prefix}-${i}`))
+
+/** `count` streams, each with a hash tag of its own (so each has its dead-letter stream in its slot). */
+const taggedStreams = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => Naming.streamName(prefix, { hashTag: `${prefix}-${i}` }))
+
+/**
+ * A group on each stream with two entries pending for consumer `dead` (read
+ * on a dedicated connection) and an idle consumer `alive`.
+ */
+const pendingForDead = (streams: ReadonlyArray<string>, group: string) =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    yield* Groups.create(streams, group)
+    const connection = yield* redis.dedicated(Naming.consumerName(group, "dead"))
+    for (const stream of streams) {
+      yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }])
+      yield* connection.send("XREADGROUP", ["GROUP", group, "dead", "COUNT", 10, "STREAMS", stream, ">"])
+      yield* redis.send("XGROUP", ["CREATECONSUMER", stream, group, "alive"])
+    }
+  })
+
+/** How many of `keys` each master holds (a master that does not hold a key answers MOVED). */
+const keysPerMaster = (keys: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const masters = yield* Effect.flatMap(Redis.Redis, (redis) => redis.masters)
+    return yield* Effect.forEach(masters, (master) =>
+      Effect.reduce(keys, 0, (held, key) =>
+        Effect.map(Effect.either(master.send("EXISTS", [key])), (exists) =>
+          held + (exists._tag === "Right" && exists.right === 1 ? 1 : 0))))
+  })
+
+export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
+  it.effect("allStreamKeys finds the streams on every master, each once", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("spread", 12)
+      for (const stream of streams) yield* Streams.xaddMap(stream, "*", { n: 1 })
+      const perMaster = yield* keysPerMaster(streams)
+      expect(perMaster.every((held) => held > 0)).toBe(true)
+      expect(perMaster.reduce((a, b) => a + b, 0)).toBe(streams.length)
+      expect([...(yield* Streams.allStreamKeys("stream/spread-*"))].sort()).toEqual([...streams].sort())
+    }))
+
+  it.scoped("groups, reads, stats and clearPending on streams spread over the masters", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const streams = streamNames("groups", 12)
+      const group = Naming.groupName("behaviour")
+      expect(yield* Groups.create(streams, group)).toBe(true)
+      const connection = yield* redis.dedicated(Naming.consumerName("behaviour", 0))
+      for (const stream of streams) {
+        yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }])
+        const read = yield* Effect.flatMap(
+          connection.send("XREADGROUP", ["GROUP", group, "c", "COUNT", 2, "STREAMS", stream, ">"]),
+          (reply) => replies.streams("XREADGROUP", reply)
+        )
+        expect(read.flatMap((s) => s.entries)).toHaveLength(2)
+        const stats = yield* Groups.stats(stream, group)
+        expect(stats.pending).toBe(2)
+        expect(stats.unconsumed).toBe(3)
+        expect(stats.consumers.map((consumer) => [consumer.name, consumer.pending])).toEqual([["c", 2]])
+        expect(yield* Groups.clearPending(stream, group)).toBe(2)
+        expect((yield* Groups.stats(stream, group)).pending).toBe(0)
+      }
+      expect((yield* keysPerMaster(streams)).every((held) => held > 0)).toBe(true)
+    }))
+
+  it.effect("a stream and its dead-letter stream share a slot, so one transaction writes both", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const stream = Naming.streamName("tagged", { hashTag: "tagged" })
+      const dlq = Naming.dlqName(stream)
+      yield* redis.transaction([["XADD", [stream, "*", "n", 1]], ["XADD", [dlq, "*", "n", 1]]])
+      expect(yield* Streams.read(stream)).toHaveLength(1)
+      expect(yield* Streams.read(dlq)).toHaveLength(1)
+    }))
+
+  it.scoped("gc dead-letters the pending entries of streams on every master into their own slot", () =>
+    Effect.gen(function*() {
+      const streams = taggedStreams("gc-dlq", 12)
+      const group = Naming.groupName("gc-dlq")
+      yield* pendingForDead(streams, group)
+      expect((yield* keysPerMaster(streams)).every((held) => held > 0)).toBe(true)
+      for (const stream of streams) {
+        const dlq = Naming.dlqName(stream)
+        const actions = yield* Gc.collect(stream, group, { dlq: { deliveries: 1, stream: dlq }, rebalance: false, deregister: false })
+        expect(actions.map((action) => action._tag)).toEqual(["Dlq", "Dlq"])
+        const letters = yield* Gc.deadLetters(dlq)
+        expect(letters.map((letter) => [letter.stream, letter.consumer, letter.fields])).toEqual([
+          [stream, "dead", { n: "1" }],
+          [stream, "dead", { n: "2" }]
+        ])
+        expect((yield* Groups.stats(stream, group)).pending).toBe(0)
+        expect(yield* Gc.redrive(dlq)).toHaveLength(2)
+        expect((yield* Groups.stats(stream, group)).unconsumed).toBe(2)
+      }
+    }))
+
+  it.scoped("gc rebalances pending entries to a live consumer on streams on every master", () =>
+    Effect.gen(function*() {
+      const streams = taggedStreams("gc-rebalance", 12)
+      const group = Naming.groupName("gc-rebalance")
+      yield* pendingForDead(streams, group)
+      for (const stream of streams) {
+        const actions = yield* Gc.collect(stream, group, { rebalance: { idle: 0, siblings: "all" }, dlq: false, deregister: false })
+        expect(actions.map((action) => action._tag === "Rebalance" && action.claimant)).toEqual(["alive", "alive"])
+        const stats = yield* Groups.stats(stream, group)
+        expect(stats.consumers.map((consumer) => [consumer.name, consumer.pending])).toEqual([["alive", 2], ["dead", 0]])
+      }
+    }))
+
+  it.effect("gc refuses a dead-letter stream in another slot on a cluster, and works on one server", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const stream = Naming.streamName("gc-cross", { hashTag: "gc-cross" })
+      const group = Naming.groupName("gc-cross")
+      yield* Groups.create(stream, group)
+      const result = yield* Effect.either(Gc.collect(stream, group, { dlq: { stream: "stream/elsewhere" } }))
+      if (redis.isCluster) expect(result._tag === "Left" && result.left.reason).toBe("CrossSlot")
+      else expect(result._tag).toBe("Right")
+    }))
+
+  it.scoped("consumers handle every entry of streams on every master, acking each", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("consumed", 12)
+      const group = Naming.groupName("consumed")
+      yield* Groups.create(streams, group)
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("consumed", i),
+          block: "1 second",
+          handler: (message) => Ref.update(handled, (all) => [...all, `${message.stream} ${message.fields["n"]}`])
+        })))
+      for (const stream of streams) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }])
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (all) => all.length >= 36))
+      expect([...(yield* Ref.get(handled))].sort()).toEqual(
+        streams.flatMap((stream) => [1, 2, 3].map((n) => `${stream} ${n}`)).sort()
+      )
+      for (const stream of streams) {
+        yield* eventually(Effect.filterOrFail(Groups.stats(stream, group), (stats) => stats.pending === 0))
+      }
+    }))
+
+  it.scoped("unblock and unblockGroup reach consumers blocked on every master", () =>
+    Effect.gen(function*() {
+      const streams = streamNames("unblocked", 12)
+      const group = Naming.groupName("unblocked")
+      yield* Groups.create(streams, group)
+      const fibers = yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("unblocked", i),
+          block: "20 seconds",
+          handler: () => Effect.void
+        })))
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === streams.length))
+      expect(yield* Consumer.unblockGroup(streams[0]!, group)).toBe(1)
+      expect(yield* Effect.flip(Fiber.join(fibers[0]!))).toMatchObject({ _tag: "RedisError", reason: "Unblocked" })
+      expect(yield* blockedClients).toBe(streams.length - 1)
+      expect(yield* Consumer.unblock(Naming.consumerName("unblocked"))).toBe(streams.length - 1)
+      for (const fiber of fibers.slice(1)) {
+        expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "RedisError", reason: "Unblocked" })
+      }
+    }))
+}
