@@ -10,6 +10,7 @@
  */
 import { Data, Duration, Effect, Layer, Metric, Random, Schedule } from "effect"
 import * as Groups from "./Groups.js"
+import * as Naming from "./Naming.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 import * as Replies from "./internal/replies.js"
@@ -50,7 +51,10 @@ export interface DlqOptions {
   readonly idle?: Duration.DurationInput | undefined
   /** Dead-letter entries delivered at least this many times. Not compared when absent. */
   readonly deliveries?: number | undefined
-  /** The dead-letter stream. Default `"stream/dlq"`. */
+  /**
+   * The dead-letter stream. Default `Naming.dlqName(stream)`: `"stream/dlq"`,
+   * or `"stream/{tag}dlq"` for a stream with a hash tag (the same cluster slot).
+   */
   readonly stream?: string | undefined
   /** Copy the entry's fields into the dead-letter entry (needed by {@link redrive}). Default `true`. */
   readonly includeMessage?: boolean | undefined
@@ -73,7 +77,8 @@ export interface DeregisterOptions {
  * threshold absent from it is not compared), and is off when `false`:
  *
  * - `rebalance`: `{ idle: "60 seconds", siblings: "active", distribution: "random" }`
- * - `dlq`: `{ deliveries: 10, stream: "stream/dlq", includeMessage: true }`
+ * - `dlq`: `{ deliveries: 10, stream: Naming.dlqName(stream), includeMessage: true }`
+ *   (`"stream/dlq"` unless the stream has a hash tag)
  * - `deregister`: `{ idle: "10 minutes" }`
  *
  * @since 0.1.0
@@ -199,7 +204,7 @@ const settingsOf = (stream: string, group: string, options: CollectOptions): Eff
     const deregister = options.deregister ?? { idle: "10 minutes" }
     const batchSize = options.batchSize ?? 1000
     if (!Number.isInteger(batchSize) || batchSize < 1) return yield* invalid(`batchSize must be a positive integer, got ${batchSize}`)
-    const dlqStream = dlq === false ? "" : dlq.stream ?? "stream/dlq"
+    const dlqStream = dlq === false ? "" : dlq.stream ?? Naming.dlqName(stream)
     if (dlq !== false) yield* Redis.validateName("Gc.collect", "dlq.stream", dlqStream)
     const deregisterIdle = deregister === false ? false : yield* millis("deregister.idle", deregister.idle)
     if (deregisterIdle === undefined) return yield* invalid("deregister.idle is required")

@@ -97,7 +97,8 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       expect((yield* keysPerMaster(streams)).every((held) => held > 0)).toBe(true)
       for (const stream of streams) {
         const dlq = Naming.dlqName(stream)
-        const actions = yield* Gc.collect(stream, group, { dlq: { deliveries: 1, stream: dlq }, rebalance: false, deregister: false })
+        // No dlq.stream given: the default is Naming.dlqName(stream), in the stream's slot.
+        const actions = yield* Gc.collect(stream, group, { dlq: { deliveries: 1 }, rebalance: false, deregister: false })
         expect(actions.map((action) => action._tag)).toEqual(["Dlq", "Dlq"])
         const letters = yield* Gc.deadLetters(dlq)
         expect(letters.map((letter) => [letter.stream, letter.consumer, letter.fields])).toEqual([
