@@ -5,7 +5,7 @@
  * one-line report each case prints.
  */
 import { expect } from "@effect/vitest"
-import type { Scope } from "effect"
+import type { Duration, Scope } from "effect"
 import { Effect, Fiber, Ref, Schedule } from "effect"
 import * as Consumer from "../../src/Consumer.js"
 import * as Gc from "../../src/Gc.js"
@@ -55,9 +55,9 @@ export const startConsumers = (n: number, tag: string, options: RunOptions) =>
  * Interrupts the fibers and waits for them to end, failing the test when
  * they do not within `within`: no fiber may hang.
  */
-export const stopWithin = (fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>, within = "10 seconds") =>
+export const stopWithin = (fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>, within: Duration.DurationInput = "10 seconds") =>
   Fiber.interruptAll(fibers).pipe(
-    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`fibers did not stop within ${within}`) }),
+    Effect.timeoutFail({ duration: within, onTimeout: () => new Error(`fibers did not stop within ${String(within)}`) }),
     Effect.orDie
   )
 
@@ -73,7 +73,7 @@ export const startGc = (
   stream: string,
   group: string,
   options: Gc.CollectOptions,
-  every: string
+  every: Duration.DurationInput
 ): Effect.Effect<Ref.Ref<ActionCounts>, never, Redis.Redis | Scope.Scope> =>
   Effect.gen(function*() {
     const counts = yield* Ref.make<ActionCounts>({ passes: 0, Dlq: 0, Rebalance: 0, FailedRebalance: 0, Noop: 0, Deregister: 0 })
@@ -108,7 +108,7 @@ export interface Expected {
   readonly dlq?: string
   /** Ids trimmed from the stream while pending (acked without being handled). */
   readonly trimmed?: ReadonlySet<string>
-  readonly within?: string
+  readonly within?: Duration.DurationInput
 }
 
 /**
