@@ -103,6 +103,8 @@ const replyReasons: ReadonlyArray<readonly [RegExp, Reason]> = [
   [/^NOGROUP/, "NoGroup"],
   [/^BUSYGROUP/, "BusyGroup"],
   [/^WRONGTYPE/, "WrongType"],
+  // a read blocked on a stream that is deleted: its groups went with it, as a read after the deletion says (NOGROUP)
+  [/^UNBLOCKED the stream key no longer exists/, "NoGroup"],
   [/^UNBLOCKED/, "Unblocked"],
   [/^ERR no such key/i, "NoSuchKey"],
   [/^CROSSSLOT/, "CrossSlot"],

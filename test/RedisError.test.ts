@@ -11,6 +11,7 @@ describe("RedisError.reasonOf", () => {
       ["BUSYGROUP Consumer Group name already exists", "BusyGroup"],
       ["WRONGTYPE Operation against a key holding the wrong kind of value", "WrongType"],
       ["UNBLOCKED client unblocked via CLIENT UNBLOCK", "Unblocked"],
+      ["UNBLOCKED the stream key no longer exists", "NoGroup"],
       ["ERR no such key", "NoSuchKey"],
       ["CROSSSLOT Keys in request don't hash to the same slot", "CrossSlot"],
       ["LOADING Redis is loading the dataset in memory", "Connection"],
