@@ -159,8 +159,8 @@ export interface CommonOptions<A, E, EC, RC> {
   /**
    * While a handler runs longer than this, its entry's idle time is reset
    * (XCLAIM … JUSTID to this consumer) every `heartbeat`, so gc does not
-   * hand it to another consumer; the entries of the batch waiting for their
-   * turn are refreshed too. Default off.
+   * hand it to another consumer; the entries waiting for their turn (in the
+   * batch, and in the batch read ahead) are refreshed too. Default off.
    */
   readonly heartbeat?: Duration.DurationInput | undefined
   /**

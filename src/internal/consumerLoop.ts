@@ -129,7 +129,11 @@ class State {
   inflight: Fiber.RuntimeFiber<Outcome> | undefined = undefined
   /** Ids handled (or found trimmed) whose XACK is not confirmed yet. */
   unacked: Array<string> = []
-  /** Ids of the batch being handled that are not settled yet (for the heartbeat). */
+  /**
+   * Ids delivered to this consumer and not settled yet, for the heartbeat:
+   * those of the batch being handled and of the batch read ahead (which
+   * waits as long as the current one takes).
+   */
   readonly held = new Set<string>()
   /** When the read in flight is overdue (epoch ms), if one is in flight. */
   deadline: number | undefined = undefined
@@ -199,7 +203,10 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
               if (Exit.isFailure(exit)) state.unacked = ids.concat(state.unacked)
             })
           ),
-          Effect.map((batch): Outcome => ({ _tag: "Read", read, batch })),
+          Effect.map((batch): Outcome => {
+            if (config.heartbeat !== undefined) for (const entry of batch.entries) state.held.add(entry.id)
+            return { _tag: "Read", read, batch }
+          }),
           Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable }))
         )
       })
@@ -357,12 +364,9 @@ const batchHandler = <A, E, R, EC, RC>(
 
   return (batch: Batch) =>
     Effect.ensuring(
-      Effect.suspend(() => {
-        if (track) for (const entry of batch.entries) state.held.add(entry.id)
-        return all(batch)
-      }),
+      all(batch),
       Effect.sync(() => {
-        state.held.clear()
+        if (track) for (const entry of batch.entries) state.held.delete(entry.id)
         metrics.add(Metrics.handled, handled)
         metrics.add(Metrics.failed, failed)
         handled = 0
@@ -372,8 +376,8 @@ const batchHandler = <A, E, R, EC, RC>(
 }
 
 /**
- * Every `every` ms, resets the idle time of the entries of the batch being
- * handled that are not settled yet (running, or waiting for their turn):
+ * Every `every` ms, resets the idle time of the entries delivered to this
+ * consumer that are not settled yet (running, waiting for their turn, or read ahead):
  * XCLAIM … JUSTID to this consumer, which keeps the delivery count.
  */
 const heartbeat = (redis: Redis.Service, context: ConsumerContext, every: number, state: State) =>
