@@ -55,12 +55,12 @@ const underKills = (name: string, victim: (consumer: string) => Effect.Effect<st
       expect(yield* kill(yield* victim(`consumer/${stream}/0`))).toBe(1)
     }
     const counts = yield* settled({ stream, group, dlq, tally, written })
+    yield* stopWithin(fibers)
     yield* report(name, counts)
     expect(counts.deadLettered).toBe(0)
     // gc survived the kills and goes on
     const passes = (yield* Ref.get(gc)).passes
     yield* eventually(Effect.map(Ref.get(gc), (now) => expect(now.passes).toBeGreaterThan(passes)))
-    yield* stopWithin(fibers)
   })
 
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: connection killed server-side (CLIENT KILL)", (it) => {

@@ -46,8 +46,8 @@ const underPause = (name: string, pause: (server: RedisTest.Server) => Effect.Ef
     const counts = yield* settled({ stream, group, dlq, tally, written: [...before, ...during], within: "30 seconds" })
     // the reads outlived their timeout: the consumers dropped them and read again
     expect((yield* readErrors(stream, group)).count).toBeGreaterThan(0)
-    yield* report(name, counts)
     yield* stopWithin(fibers)
+    yield* report(name, counts)
   })
 
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: server paused longer than the read timeout", (it) => {

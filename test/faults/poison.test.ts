@@ -46,6 +46,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: poison entries a
       })
       yield* startGc(stream, group, { rebalance: { idle: "10 seconds" }, dlq: { deliveries, stream: dlq } }, "200 millis")
       const counts = yield* settled({ stream, group, dlq, tally, written })
+      yield* stopWithin(fibers)
       yield* report("poison entries (1 in 10, dlq after 3 deliveries)", counts)
       // good ones handled, once each; poison ones never, and dead-lettered after their deliveries
       expect(counts.handled).toBe(written.length - poison.size)
@@ -63,6 +64,5 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: poison entries a
       for (const ids of order.values()) {
         expect(ids.every((id, i) => i === 0 || MessageId.compare(ids[i - 1]!, id) < 0)).toBe(true)
       }
-      yield* stopWithin(fibers)
     }), 60_000)
 })

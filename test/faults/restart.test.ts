@@ -31,10 +31,10 @@ layer(RedisTest.layer({ appendOnly: true }), { excludeTestServices: true })("fau
       const after = yield* addEntries(stream, 300, 300)
       const counts = yield* settled({ stream, group, dlq, tally, written: [...before, ...after], within: "40 seconds" })
       expect(counts.deadLettered).toBe(0)
+      yield* stopWithin(fibers)
       yield* report("server restart (AOF)", counts)
       // gc kept running across the restarts
       yield* eventually(Effect.map(Ref.get(gc), (now) => expect(now.passes).toBeGreaterThan(passes + 1)))
       expect((yield* Ref.get(gc)).Dlq).toBe(0)
-      yield* stopWithin(fibers)
     }), 60_000)
 })

@@ -60,7 +60,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer proce
       }
       const counts = yield* settled({ stream, group, dlq, tally, written })
       expect(counts.deadLettered).toBe(0)
-      yield* report(`SIGKILL of a consumer process (${orphaned} entries orphaned)`, counts)
       yield* stopWithin(fibers)
+      yield* report(`SIGKILL of a consumer process (${orphaned} entries orphaned)`, counts)
     }), 60_000)
 })

@@ -50,11 +50,11 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed 
       failing = false
       const later = yield* addEntries(stream, 10, 50)
       const counts = yield* settled({ stream, group, dlq, tally, written: [...ids, ...later], trimmed })
+      yield* stopWithin(fibers)
       yield* report("trimmed while pending in a live consumer", counts)
       expect([...tally.counts.keys()].filter((id) => trimmed.has(id))).toEqual([])
       expect(counts.handled).toBe(25)
       expect(yield* trimmedCount(stream, group)).toBe(35)
-      yield* stopWithin(fibers)
     }), 60_000)
 
   it.scoped("in a dead consumer's pending list: gc hands the others to a live consumer, none stays pending", () =>
@@ -69,6 +69,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed 
       const fibers = yield* startConsumers(1, stream, { stream, group, block: 100, count: 10, handler: recording(tally) })
       const gc = yield* startGc(stream, group, { rebalance: { idle: "300 millis" }, dlq: { deliveries: 10, stream: dlq } }, "200 millis")
       const counts = yield* settled({ stream, group, dlq, tally, written: ids, trimmed })
+      yield* stopWithin(fibers)
       yield* report("trimmed while pending in a dead consumer (gc rebalance)", counts)
       expect(counts).toMatchObject({ handled: 15, deadLettered: 0 })
       // Redis >= 7 drops trimmed entries from the pending list when gc XCLAIMs
@@ -77,7 +78,6 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed 
       const rebalanced = (yield* Ref.get(gc)).Rebalance
       expect(rebalanced).toBeGreaterThanOrEqual(15)
       expect(rebalanced + (yield* trimmedCount(stream, group))).toBeLessThanOrEqual(50)
-      yield* stopWithin(fibers)
     }), 60_000)
 
   it.scoped("dead-lettered by gc after trimming: the letter keeps the metadata, with no message", () =>
