@@ -1,12 +1,10 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Ref } from "effect"
-import * as Groups from "../../src/Groups.js"
 import * as replies from "../../src/internal/replies.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries, eventually } from "../utils.js"
-import { recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 const kills = 5
 
@@ -37,15 +35,12 @@ const kill = (id: string) =>
  */
 const underKills = (name: string, victim: (consumer: string) => Effect.Effect<string, unknown, Redis.Redis>) =>
   Effect.gen(function*() {
-    const { dlq, group, stream } = names()
-    yield* Groups.create(stream, group, { from: "0" })
+    const { dlq, group, stream } = yield* freshGroup
     const written = yield* addEntries(stream, 300)
     const tally = new Tally()
-    const fibers = yield* startConsumers(2, stream, {
+    const fibers = yield* startConsumers(2, {
       stream,
       group,
-      block: 200,
-      count: 10,
       heartbeat: "50 millis",
       handler: recording(tally, () => Effect.sleep("5 millis"))
     })

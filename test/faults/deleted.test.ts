@@ -1,13 +1,11 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as Consumer from "../../src/Consumer.js"
-import * as Groups from "../../src/Groups.js"
 import * as Redis from "../../src/Redis.js"
 import type { RedisError } from "../../src/RedisError.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries, connectionNames, eventually } from "../utils.js"
-import { recording, report, settled, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, Tally } from "./utils.js"
 
 /**
  * A consumer handles 50 entries, then `remove` deletes its group or stream
@@ -17,8 +15,7 @@ import { recording, report, settled, Tally } from "./utils.js"
  */
 const underRemoval = (name: string, remove: (stream: string, group: string) => Effect.Effect<unknown, RedisError, Redis.Redis>) =>
   Effect.gen(function*() {
-    const { group, stream } = names()
-    yield* Groups.create(stream, group, { from: "0" })
+    const { group, stream } = yield* freshGroup
     const written = yield* addEntries(stream, 50)
     const tally = new Tally()
     const failures: Array<RedisError> = []

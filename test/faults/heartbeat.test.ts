@@ -1,12 +1,10 @@
 import { expect, layer } from "@effect/vitest"
 import type { Duration } from "effect"
 import { Effect, Ref } from "effect"
-import * as Groups from "../../src/Groups.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries } from "../utils.js"
-import { recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 /** gc hands over entries idle this long; the slow handler runs three times as long. */
 const rebalanceIdle = 800
@@ -20,16 +18,13 @@ const slowMillis = 2_500
 const slowEntryUnderGc = (heartbeat: Duration.DurationInput | undefined) =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
-    const { dlq, group, stream } = names()
-    yield* Groups.create(stream, group, { from: "0" })
+    const { dlq, group, stream } = yield* freshGroup
     const slow = String(yield* redis.send("XADD", [stream, "*", "slow", "yes"]))
     const written = [slow, ...yield* addEntries(stream, 20)]
     const tally = new Tally()
-    const fibers = yield* startConsumers(2, stream, {
+    const fibers = yield* startConsumers(2, {
       stream,
       group,
-      block: 200,
-      count: 10,
       heartbeat,
       handler: recording(tally, (message) => message.id === slow ? Effect.sleep(slowMillis) : Effect.void)
     })

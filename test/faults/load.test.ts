@@ -1,10 +1,8 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Ref } from "effect"
-import * as Groups from "../../src/Groups.js"
 import * as Streams from "../../src/Streams.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
-import { quietControl, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, quietControl, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 /**
  * Entries written. The issue's figure is 200 000: run it with
@@ -19,14 +17,12 @@ const failureRate = 0.01
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: load", (it) => {
   it.scoped(`${consumers} consumers, ${n} entries, gc every 200 ms, 1 % random handler failures: nothing lost, none pending`, () =>
     Effect.gen(function*() {
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
+      const { dlq, group, stream } = yield* freshGroup
       const tally = new Tally()
       let failures = 0
-      const fibers = yield* startConsumers(consumers, stream, {
+      const fibers = yield* startConsumers(consumers, {
         stream,
         group,
-        block: 200,
         control: quietControl,
         handler: recording(tally, () =>
           Effect.suspend(() => {

@@ -2,12 +2,10 @@ import { expect, layer } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Effect, Metric, MetricLabel } from "effect"
 import * as Consumer from "../../src/Consumer.js"
-import * as Groups from "../../src/Groups.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries, eventually } from "../utils.js"
-import { recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 /** The consumers' read timeout: block (200 ms) + the 3 s grace before a silent read is dropped. */
 const block = 200
@@ -28,14 +26,12 @@ const readErrors = (stream: string, group: string) =>
 const underPause = (name: string, pause: (server: RedisTest.Server) => Effect.Effect<unknown, unknown, Redis.Redis | Scope.Scope>) =>
   Effect.gen(function*() {
     const server = yield* RedisTest.RedisTest
-    const { dlq, group, stream } = names()
-    yield* Groups.create(stream, group, { from: "0" })
+    const { dlq, group, stream } = yield* freshGroup
     const tally = new Tally()
-    const fibers = yield* startConsumers(2, stream, {
+    const fibers = yield* startConsumers(2, {
       stream,
       group,
       block,
-      count: 10,
       handler: recording(tally, () => Effect.sleep("2 millis"))
     })
     yield* startGc(stream, group, { rebalance: { idle: "10 seconds" }, dlq: { deliveries: 10, stream: dlq } }, "200 millis")

@@ -1,12 +1,10 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Gc from "../../src/Gc.js"
-import * as Groups from "../../src/Groups.js"
 import * as MessageId from "../../src/MessageId.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
-import { quietControl, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, quietControl, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 const deliveries = 3
 
@@ -14,8 +12,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: poison entries a
   it.scoped("good ones all handled in order per consumer, poison ones dead-lettered after 3 deliveries, none pending", () =>
     Effect.gen(function*() {
       const redis = yield* Redis.Redis
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
+      const { dlq, group, stream } = yield* freshGroup
       const written: Array<string> = []
       const poison = new Set<string>()
       for (let i = 0; i < 200; i++) {
@@ -26,11 +23,10 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: poison entries a
       const tally = new Tally()
       const order = new Map<string, Array<string>>()
       const attempts = new Map<string, number>()
-      const fibers = yield* startConsumers(2, stream, {
+      const fibers = yield* startConsumers(2, {
         stream,
         group,
         block: 100,
-        count: 10,
         concurrency: 1,
         control: quietControl,
         handler: (message) =>

@@ -1,23 +1,18 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Ref } from "effect"
-import * as Groups from "../../src/Groups.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries, eventually } from "../utils.js"
-import { recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 layer(RedisTest.layer({ appendOnly: true }), { excludeTestServices: true })("fault: server restart", (it) => {
   it.scoped("with AOF on, under 3 running consumers and a running Gc.schedule: nothing lost, none pending", () =>
     Effect.gen(function*() {
       const server = yield* RedisTest.RedisTest
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
+      const { dlq, group, stream } = yield* freshGroup
       const tally = new Tally()
-      const fibers = yield* startConsumers(3, stream, {
+      const fibers = yield* startConsumers(3, {
         stream,
         group,
-        block: 200,
-        count: 10,
         handler: recording(tally, () => Effect.sleep("2 millis"))
       })
       const gc = yield* startGc(stream, group, { rebalance: { idle: "2 seconds" }, dlq: { deliveries: 10, stream: dlq } }, "200 millis")

@@ -2,13 +2,11 @@ import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Gc from "../../src/Gc.js"
-import * as Groups from "../../src/Groups.js"
 import * as replies from "../../src/internal/replies.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names } from "../gcUtils.js"
 import { addEntries, eventually, pendingCount } from "../utils.js"
-import { recording, report, settled, startConsumers, stopWithin, Tally } from "./utils.js"
+import { freshGroup, recording, report, settled, startConsumers, stopWithin, Tally } from "./utils.js"
 
 const childScript = new URL("./child-consumer.ts", import.meta.url).pathname
 
@@ -25,10 +23,9 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer proce
   it.scoped("mid-batch: Gc.collect hands its pending entries to the live consumers, nothing lost, none pending", () =>
     Effect.gen(function*() {
       const server = yield* RedisTest.RedisTest
-      const { dlq, group, stream } = names()
+      const { dlq, group, stream } = yield* freshGroup
       const victim = `consumer/${stream}/child`
       const handledList = `handled/${stream}`
-      yield* Groups.create(stream, group, { from: "0" })
       const written = yield* addEntries(stream, 200)
       const child = yield* spawnChild([server.url, stream, group, victim, "50", handledList])
       // the child is part-way through a batch: it handled some, and holds entries it has not
@@ -44,7 +41,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer proce
       const orphaned = yield* pendingCount(stream, group, victim)
       expect(orphaned).toBeGreaterThan(0)
       const tally = new Tally()
-      const fibers = yield* startConsumers(2, stream, { stream, group, block: 200, count: 10, handler: recording(tally) })
+      const fibers = yield* startConsumers(2, { stream, group, handler: recording(tally) })
       // gc passes until the dead consumer's entries have been handed over
       const rebalanced = yield* eventually(
         Effect.gen(function*() {

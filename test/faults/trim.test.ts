@@ -2,12 +2,11 @@ import { expect, layer } from "@effect/vitest"
 import { Effect, Metric, MetricLabel, Ref } from "effect"
 import * as Consumer from "../../src/Consumer.js"
 import * as Gc from "../../src/Gc.js"
-import * as Groups from "../../src/Groups.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
-import { names, read } from "../gcUtils.js"
+import { read } from "../gcUtils.js"
 import { addEntries, eventually, pendingCount } from "../utils.js"
-import { quietControl, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
+import { freshGroup, quietControl, recording, report, settled, startConsumers, startGc, stopWithin, Tally } from "./utils.js"
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
@@ -27,19 +26,25 @@ const trimTo35 = (stream: string, ids: ReadonlyArray<string>) =>
     return new Set(ids.slice(0, 35))
   })
 
+/** 50 entries read by a consumer that died without acking them, then 35 of them trimmed. */
+const deadConsumerTrimmed = Effect.gen(function*() {
+  const fresh = yield* freshGroup
+  const ids = yield* addEntries(fresh.stream, 50)
+  expect(yield* read(fresh.stream, fresh.group, `consumer/${fresh.stream}/dead`, 50)).toHaveLength(50)
+  return { ...fresh, ids, trimmed: yield* trimTo35(fresh.stream, ids) }
+})
+
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed (MINID, MAXLEN) while pending", (it) => {
   it.scoped("in a live consumer's pending list: acked and counted as trimmed, never handed to the handler", () =>
     Effect.gen(function*() {
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
+      const { dlq, group, stream } = yield* freshGroup
       const ids = yield* addEntries(stream, 50)
       const tally = new Tally()
       let failing = true
-      const fibers = yield* startConsumers(1, stream, {
+      const fibers = yield* startConsumers(1, {
         stream,
         group,
         block: 100,
-        count: 10,
         control: quietControl,
         handler: recording(tally, () => failing ? Effect.fail("not yet") : Effect.void)
       })
@@ -59,14 +64,9 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed 
 
   it.scoped("in a dead consumer's pending list: gc hands the others to a live consumer, none stays pending", () =>
     Effect.gen(function*() {
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
-      const ids = yield* addEntries(stream, 50)
-      // a consumer reads them all and dies without acking
-      expect(yield* read(stream, group, `consumer/${stream}/dead`, 50)).toHaveLength(50)
-      const trimmed = yield* trimTo35(stream, ids)
+      const { dlq, group, ids, stream, trimmed } = yield* deadConsumerTrimmed
       const tally = new Tally()
-      const fibers = yield* startConsumers(1, stream, { stream, group, block: 100, count: 10, handler: recording(tally) })
+      const fibers = yield* startConsumers(1, { stream, group, block: 100, handler: recording(tally) })
       const gc = yield* startGc(stream, group, { rebalance: { idle: "300 millis" }, dlq: { deliveries: 10, stream: dlq } }, "200 millis")
       const counts = yield* settled({ stream, group, dlq, tally, written: ids, trimmed })
       yield* stopWithin(fibers)
@@ -82,11 +82,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: entries trimmed 
 
   it.scoped("dead-lettered by gc after trimming: the letter keeps the metadata, with no message", () =>
     Effect.gen(function*() {
-      const { dlq, group, stream } = names()
-      yield* Groups.create(stream, group, { from: "0" })
-      const ids = yield* addEntries(stream, 50)
-      expect(yield* read(stream, group, `consumer/${stream}/dead`, 50)).toHaveLength(50)
-      const trimmed = yield* trimTo35(stream, ids)
+      const { dlq, group, ids, stream, trimmed } = yield* deadConsumerTrimmed
       const actions = yield* Gc.collect(stream, group, { rebalance: false, dlq: { idle: 0, stream: dlq } })
       expect(actions.filter((action) => action._tag === "Dlq")).toHaveLength(50)
       const counts = yield* settled({ stream, group, dlq, tally: new Tally(), written: ids })

@@ -9,7 +9,9 @@ import type { Duration, Scope } from "effect"
 import { Effect, Fiber, Ref, Schedule } from "effect"
 import * as Consumer from "../../src/Consumer.js"
 import * as Gc from "../../src/Gc.js"
+import * as Groups from "../../src/Groups.js"
 import type * as Redis from "../../src/Redis.js"
+import { names } from "../gcUtils.js"
 import { eventually, pendingCount } from "../utils.js"
 
 /** How many times each entry was handled successfully (by any consumer, in any process). */
@@ -41,13 +43,19 @@ export const recording = <E = never, R = never>(
 export const quietControl = (event: Consumer.ControlEvent<unknown, unknown>) =>
   event._tag === "HandlerFailed" ? Effect.succeed(Consumer.Control.Recur()) : Consumer.defaultControl(event)
 
+/** A fresh stream and group (reading from the start), and the names of its dead-letter stream. */
+export const freshGroup = Effect.suspend(() => {
+  const fresh = names()
+  return Effect.as(Groups.create(fresh.stream, fresh.group, { from: "0" }), fresh)
+})
+
 type RunOptions = Omit<Consumer.Options<unknown, unknown, never, never, never>, "consumer">
 
-/** Forks `n` consumers `consumer/<tag>/<i>` in the test's scope. */
-export const startConsumers = (n: number, tag: string, options: RunOptions) =>
+/** Forks `n` consumers `consumer/<stream>/<i>` in the test's scope; `block` defaults to 200 ms, `count` to 10. */
+export const startConsumers = (n: number, options: RunOptions) =>
   Effect.forEach(
-    Array.from({ length: n }, (_, i) => `consumer/${tag}/${i}`),
-    (consumer) => Effect.forkScoped(Consumer.run({ ...options, consumer })),
+    Array.from({ length: n }, (_, i) => `consumer/${options.stream}/${i}`),
+    (consumer) => Effect.forkScoped(Consumer.run({ block: 200, count: 10, ...options, consumer })),
     { concurrency: "unbounded" }
   )
 
