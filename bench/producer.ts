@@ -1,0 +1,23 @@
+/**
+ * The producer of the live scenario, a process of its own:
+ * `node --import tsx bench/producer.ts <redis url> <stream> <n>`.
+ * Writes `n` entries in pipelines of 100, each stamped with the wall-clock
+ * time it was sent (field `ts`, milliseconds) for end-to-end latency.
+ */
+import { Redis as IORedis } from "ioredis"
+import { pipelinedXadd } from "./raw.js"
+
+const [url, stream, count] = process.argv.slice(2)
+const n = Number(count)
+if (url === undefined || stream === undefined || !Number.isInteger(n) || n <= 0) {
+  console.error("usage: producer.ts <redis url> <stream> <n>")
+  process.exit(2)
+}
+const client = new IORedis(url, { maxRetriesPerRequest: null })
+pipelinedXadd(client, stream, n, 100).then(
+  () => client.quit().then(() => process.exit(0)),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

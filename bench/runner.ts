@@ -1,0 +1,132 @@
+/**
+ * Runs the scenarios against one Redis server: setup in this process, the
+ * timed part in a child process per scenario (`isolate`), one row each.
+ */
+import { Command } from "@effect/platform"
+import { Effect, Schema, Stream } from "effect"
+import { fileURLToPath } from "node:url"
+import { withClient } from "./raw.js"
+import type { Ctx, Scenario, Tuning } from "./scenario.js"
+import { BenchError, checkHandled, ChildResult, measureRun, promise, RESULT, timed } from "./scenario.js"
+import type { Located } from "./scenarios.js"
+import { all } from "./scenarios.js"
+
+export interface Options {
+  readonly url: string
+  readonly quick: boolean
+  /** Overrides every scenario's size. */
+  readonly n?: number | undefined
+  readonly skipBullmq: boolean
+  /** Run only scenarios whose name starts with one of these. */
+  readonly only?: ReadonlyArray<string> | undefined
+  readonly tuning: Tuning
+  /** Each timed run in a child process of its own (its peak RSS is its own). */
+  readonly isolate: boolean
+  /** Write a `--cpu-prof` profile of each child to this directory. */
+  readonly profileDir?: string | undefined
+}
+
+export interface Row {
+  readonly name: string
+  readonly n: number
+  readonly seconds: number
+  readonly per_s: number
+  readonly ratio_to_raw: number | null
+  readonly peak_rss_mb: number
+  /** RSS when the timed run began (Node, Effect, ioredis and the tsx loader already in). */
+  readonly start_rss_mb: number
+  readonly extra: Readonly<Record<string, number>>
+  /** Wall-clock seconds of the untimed setup and of the whole run (with the child's start-up). */
+  readonly wall: { readonly setup: number; readonly run: number }
+}
+
+const childPath = fileURLToPath(new URL("./child.ts", import.meta.url))
+
+const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
+  Effect.gen(function*() {
+    const profile = options.profileDir === undefined
+      ? []
+      : ["--cpu-prof", "--cpu-prof-dir", options.profileDir, "--cpu-prof-name", `${scenario.name.replace("/", "-")}.cpuprofile`]
+    const command = Command.make(process.execPath, ...profile, "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
+      Command.stderr("inherit")
+    )
+    const child = yield* Command.start(command)
+    const [output, exitCode] = yield* Effect.all(
+      [Stream.runFold(Stream.decodeText(child.stdout), "", (all, chunk) => all + chunk), child.exitCode],
+      { concurrency: 2 }
+    )
+    const lines = output.split("\n")
+    for (const line of lines) if (line !== "" && !line.startsWith(RESULT)) process.stderr.write(`  [${scenario.name}] ${line}\n`)
+    const result = lines.find((line) => line.startsWith(RESULT))
+    if (exitCode !== 0 || result === undefined) {
+      return yield* new BenchError({ message: `${scenario.name}: the child process exited with ${exitCode}` })
+    }
+    return yield* Schema.decode(Schema.parseJson(ChildResult))(result.slice(RESULT.length))
+  }).pipe(Effect.scoped)
+
+const sizeOf = (scenario: Scenario, options: Options): number =>
+  options.n ?? (options.quick ? scenario.size.quick : scenario.size.full)
+
+/** The scenarios the options select, in run order (baselines first). */
+export const selected = (options: Options): Effect.Effect<ReadonlyArray<Located>> =>
+  Effect.map(Effect.promise(all), (located) => located.filter(({ scenario }) =>
+    !(options.skipBullmq && scenario.name.startsWith("bullmq/")) &&
+    (options.only === undefined || options.only.some((prefix) => scenario.name.startsWith(prefix)))
+  ))
+
+const flush = (url: string) => withClient(url, (client) => promise("FLUSHALL", () => client.flushall()))
+
+/** Runs one scenario on a fresh stream and returns its row (ratio filled in by {@link run}). */
+const runOne = (located: Located, options: Options) =>
+  Effect.gen(function*() {
+    const scenario = located.scenario
+    const ctx: Ctx = {
+      url: options.url,
+      stream: `stream/bench-${scenario.name.replace("/", "-")}`,
+      group: "group/bench",
+      n: sizeOf(scenario, options),
+      tuning: options.tuning
+    }
+    yield* flush(options.url)
+    const [setupSeconds] = yield* timed(scenario.setup(ctx))
+    const [runSeconds, result] = yield* timed(options.isolate ? runChild(located, ctx, options) : measureRun(scenario, ctx)).pipe(
+      Effect.timeoutFail({
+        duration: "10 minutes",
+        onTimeout: () => new BenchError({ message: `${scenario.name}: no result in 10 minutes` })
+      })
+    )
+    yield* checkHandled(scenario.name, ctx.n)(result.measured)
+    return { ...result, setupSeconds, runSeconds }
+  })
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits))
+
+/**
+ * Runs the selected scenarios one after another; `report` sees each row as
+ * soon as it is measured.
+ */
+export const run = <E, R>(options: Options, report: (row: Row) => Effect.Effect<void, E, R>) =>
+  Effect.gen(function*() {
+    const rows: Array<Row> = []
+    for (const located of yield* selected(options)) {
+      const scenario = located.scenario
+      const { measured, peak_rss_mb, runSeconds, setupSeconds, start_rss_mb } = yield* runOne(located, options)
+      const perS = measured.handled / measured.seconds
+      const base = rows.find((row) => row.name === scenario.baseline)
+      const row: Row = {
+        name: scenario.name,
+        n: measured.handled,
+        seconds: round(measured.seconds, 3),
+        per_s: Math.round(perS),
+        ratio_to_raw: base === undefined ? null : round(perS / base.per_s, 2),
+        peak_rss_mb: round(peak_rss_mb, 1),
+        start_rss_mb: round(start_rss_mb, 1),
+        extra: measured.extra ?? {},
+        wall: { setup: round(setupSeconds, 2), run: round(runSeconds, 2) }
+      }
+      rows.push(row)
+      yield* report(row)
+    }
+    yield* flush(options.url)
+    return rows as ReadonlyArray<Row>
+  })
