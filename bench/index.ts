@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--n N] [--skip-bullmq] [--only drain/,gc/]
- *   [--count 1000] [--concurrency 100] [--in-process] [--profile [dir]]`
+ *   [--count 1000] [--concurrency 1] [--rate 20000] [--in-process] [--profile [dir]]`
  *
  * Spawns a private redis-server on a free port, runs every scenario on a
  * fresh stream (the hand-written ioredis baselines in the same run), prints
@@ -21,16 +21,16 @@ type Flags = Omit<Options, "url">
 
 const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
   Effect.suspend(() => {
-    const flags = { quick: false, skipBullmq: false, isolate: true, tuning: { count: 1000, concurrency: 1 } }
+    const flags = { quick: false, skipBullmq: false, isolate: true, tuning: { count: 1000, concurrency: 1, rate: 20_000 } }
     let n: number | undefined
     let only: ReadonlyArray<string> | undefined
     let profileDir: string | undefined
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!
-      const value = () => {
+      const value = (min = 1) => {
         const next = argv[++i]
         const number = Number(next)
-        if (next === undefined || !Number.isInteger(number) || number <= 0) throw new Error(`${arg} takes a positive integer`)
+        if (next === undefined || !Number.isInteger(number) || number < min) throw new Error(`${arg} takes a whole number ≥ ${min}`)
         return number
       }
       if (arg === "--quick") flags.quick = true
@@ -39,6 +39,7 @@ const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
       else if (arg === "--n") n = value()
       else if (arg === "--count") flags.tuning.count = value()
       else if (arg === "--concurrency") flags.tuning.concurrency = value()
+      else if (arg === "--rate") flags.tuning.rate = value(0)
       else if (arg === "--only") only = (argv[++i] ?? "").split(",").filter((s) => s !== "")
       else if (arg === "--profile") profileDir = argv[i + 1]?.startsWith("--") === false ? argv[++i] : join(tmpdir(), "effect-redis-streams-profiles")
       else throw new Error(`unknown option ${arg}`)

@@ -48,7 +48,7 @@ export const SIBLING = "consumer/bench/sibling"
 
 /**
  * Seeds `n` entries all pending to {@link OWNER} (delivered, never acked),
- * and a {@link SIBLING} that has just read (nothing): what a gc pass finds
+ * and a {@link SIBLING} holding none: what a gc pass finds
  * after a consumer died holding its backlog.
  */
 export const seedPending = (ctx: Ctx): Effect.Effect<void, BenchError> =>
@@ -59,7 +59,7 @@ export const seedPending = (ctx: Ctx): Effect.Effect<void, BenchError> =>
         for (let delivered = 0; delivered < ctx.n; delivered += 10_000) {
           await client.call("XREADGROUP", "GROUP", ctx.group, OWNER, "COUNT", 10_000, "STREAMS", ctx.stream, ">")
         }
-        await client.call("XREADGROUP", "GROUP", ctx.group, SIBLING, "COUNT", 1, "STREAMS", ctx.stream, ">")
+        await client.call("XGROUP", "CREATECONSUMER", ctx.stream, ctx.group, SIBLING)
       }))
   )
 
@@ -116,10 +116,16 @@ const measure = (ctx: Ctx, loop: (client: IORedis) => Promise<number>): Effect.E
 /** A bench entry's XADD arguments; `ts` is when it was sent, for latency. */
 const xaddArgs = (stream: string, i: number): Array<string | number> => [stream, "*", "n", i, "payload", PAYLOAD, "ts", nowMs()]
 
-/** `n` XADDs, `batch` per pipeline, one pipeline at a time. */
-export const pipelinedXadd = async (client: IORedis, stream: string, n: number, batch: number): Promise<number> => {
+/**
+ * `n` XADDs, `batch` per pipeline, one pipeline at a time; with `rate`
+ * (entries/s), each pipeline waits for its turn on that schedule.
+ */
+export const pipelinedXadd = async (client: IORedis, stream: string, n: number, batch: number, rate = 0): Promise<number> => {
+  const start = performance.now()
   let written = 0
   while (written < n) {
+    const due = rate > 0 ? start + (written / rate) * 1000 - performance.now() : 0
+    if (due > 0) await new Promise((resolve) => setTimeout(resolve, due))
     const pipeline = client.pipeline()
     const end = Math.min(written + batch, n)
     for (let i = written; i < end; i++) pipeline.call("XADD", ...xaddArgs(stream, i))

@@ -12,10 +12,11 @@ export class BenchError extends Data.TaggedError("BenchError")<{
   readonly cause?: unknown
 }> {}
 
-/** The knobs of the "tuned" library scenarios. */
+/** The knobs: `count` and `concurrency` of the "tuned" library scenarios, the live producer's rate (0: unpaced). */
 export const Tuning = Schema.Struct({
   count: Schema.Number,
-  concurrency: Schema.Number
+  concurrency: Schema.Number,
+  rate: Schema.Number
 })
 export type Tuning = typeof Tuning.Type
 

@@ -37,7 +37,7 @@ layer(RedisTest.layerServer(), { excludeTestServices: true })("bench scenarios",
         quick: true,
         n: 300,
         skipBullmq: false,
-        tuning: { count: 50, concurrency: 4 },
+        tuning: { count: 50, concurrency: 4, rate: 0 },
         isolate: false
       }, (row) => Effect.sync(() => seen.push(row.name)))
       expect(rows.map((row) => row.name)).toEqual(scenarioNames)
