@@ -7,6 +7,7 @@ import type { Scenario } from "./scenario.js"
 /** Each module of scenarios, by key, loaded on demand. */
 export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios: ReadonlyArray<Scenario> }>>> = {
   raw: () => import("./raw.js"),
+  streams: () => import("./streams.js"),
   bullmq: () => import("./bullmq.js")
 }
 

@@ -13,6 +13,8 @@ const scenarioNames = [
   "drain/raw-count1",
   "produce/raw-pipelined",
   "produce/raw-awaited",
+  "produce/library-xaddMap",
+  "produce/library-xaddAll",
   "bullmq/concurrency-50",
   "bullmq/concurrency-1"
 ]
