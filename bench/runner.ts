@@ -4,6 +4,7 @@
  */
 import { Command } from "@effect/platform"
 import { Effect, Schema, Stream } from "effect"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { withClient } from "./raw.js"
 import type { Ctx, Scenario, Tuning } from "./scenario.js"
@@ -22,7 +23,7 @@ export interface Options {
   readonly tuning: Tuning
   /** Each timed run in a child process of its own (its peak RSS is its own). */
   readonly isolate: boolean
-  /** Write a `--cpu-prof` profile of each child to this directory. */
+  /** Write `--cpu-prof` profiles of each child (one per thread) to `<profileDir>/<scenario>/`. */
   readonly profileDir?: string | undefined
 }
 
@@ -46,7 +47,7 @@ const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
   Effect.gen(function*() {
     const profile = options.profileDir === undefined
       ? []
-      : ["--cpu-prof", "--cpu-prof-dir", options.profileDir, "--cpu-prof-name", `${scenario.name.replace("/", "-")}.cpuprofile`]
+      : ["--cpu-prof", "--cpu-prof-dir", join(options.profileDir, scenario.name.replace("/", "-"))]
     const command = Command.make(process.execPath, ...profile, "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
       Command.stderr("inherit")
     )

@@ -1,0 +1,77 @@
+/**
+ * The hot spots of a `--cpu-prof` profile: self time per function and per
+ * package, e.g. after `npm run bench -- --only drain/library-default --profile`:
+ * `npx tsx bench/profile.ts <file.cpuprofile | directory> [top]`; for a
+ * directory, its largest profile (the main thread's: the tsx loader thread
+ * writes a small one beside it).
+ */
+import { Console, Effect, Schema } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+
+const Profile = Schema.Struct({
+  nodes: Schema.Array(Schema.Struct({
+    id: Schema.Number,
+    callFrame: Schema.Struct({ functionName: Schema.String, url: Schema.String, lineNumber: Schema.Number })
+  })),
+  samples: Schema.Array(Schema.Number),
+  timeDeltas: Schema.Array(Schema.Number)
+})
+
+/** Where a script lives: its package, or the repository file. */
+const origin = (url: string): string => {
+  const modules = url.lastIndexOf("node_modules/")
+  if (modules >= 0) {
+    const rest = url.slice(modules + "node_modules/".length).split("/")
+    return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!
+  }
+  if (url === "") return "(native, gc, idle)"
+  if (url.startsWith("node:")) return "node"
+  return url.replace(/^file:\/\/.*?\/(src|bench)\//, "$1/")
+}
+
+/** The script's path inside its package or the repository. */
+const short = (url: string): string => {
+  const modules = url.lastIndexOf("node_modules/")
+  return modules >= 0 ? url.slice(modules + "node_modules/".length).replace("/dist/esm/", "/") : origin(url)
+}
+
+const top = (times: Map<string, number>, total: number, count: number) =>
+  [...times].sort((a, b) => b[1] - a[1]).slice(0, count).map(([name, us]) =>
+    `${(100 * us / total).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`
+  )
+
+const largest = (path: string): string => {
+  if (!statSync(path).isDirectory()) return path
+  const files = readdirSync(path).filter((name) => name.endsWith(".cpuprofile")).map((name) => join(path, name))
+  return files.sort((a, b) => statSync(b).size - statSync(a).size)[0] ?? path
+}
+
+const main = Effect.gen(function*() {
+  const [path, count = "25"] = process.argv.slice(2)
+  if (path === undefined) return yield* Console.error("usage: profile.ts <file.cpuprofile | directory> [top]")
+  const file = largest(path)
+  yield* Console.log(file)
+  const profile = yield* Schema.decode(Schema.parseJson(Profile))(readFileSync(file, "utf8"))
+  const byId = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const byFunction = new Map<string, number>()
+  const byOrigin = new Map<string, number>()
+  let total = 0
+  profile.samples.forEach((id, i) => {
+    const frame = byId.get(id)
+    const delta = profile.timeDeltas[i] ?? 0
+    if (frame === undefined || frame.functionName === "(idle)") return
+    total += delta
+    const where = origin(frame.url)
+    const name = `${frame.functionName || "(anonymous)"} ${short(frame.url)}:${frame.lineNumber + 1}`
+    byFunction.set(name, (byFunction.get(name) ?? 0) + delta)
+    byOrigin.set(where, (byOrigin.get(where) ?? 0) + delta)
+  })
+  yield* Console.log(`busy ${(total / 1000).toFixed(0)} ms (idle excluded)\n\nself time by function:`)
+  for (const line of top(byFunction, total, Number(count))) yield* Console.log(line)
+  yield* Console.log("\nself time by package / file:")
+  for (const line of top(byOrigin, total, 15)) yield* Console.log(line)
+})
+
+NodeRuntime.runMain(main)
