@@ -2,11 +2,36 @@
  * One scenario's timed run in a process of its own, so that the peak RSS it
  * reports is that scenario's:
  * `node --import tsx bench/child.ts <module> <scenario> <ctx json>`.
- * Prints one `BENCH_RESULT {…}` line for the parent.
+ * Prints one `BENCH_RESULT {…}` line for the parent. With `BENCH_CPU_PROFILE`
+ * set, the timed run's CPU profile is written to that file.
  */
 import { Cause, Console, Effect, Exit, Schema } from "effect"
+import { mkdir, writeFile } from "node:fs/promises"
+import { Session } from "node:inspector/promises"
+import { dirname } from "node:path"
 import { BenchError, Ctx, measureRun, resultLine } from "./scenario.js"
 import { modules } from "./scenarios.js"
+
+/** Profiles only the timed run (not module loading) and writes it to `file`. */
+const profiled = <A, E>(file: string, effect: Effect.Effect<A, E>) =>
+  Effect.acquireUseRelease(
+    Effect.promise(async () => {
+      const session = new Session()
+      session.connect()
+      await session.post("Profiler.enable")
+      await session.post("Profiler.setSamplingInterval", { interval: 100 })
+      await session.post("Profiler.start")
+      return session
+    }),
+    () => effect,
+    (session) =>
+      Effect.promise(async () => {
+        const { profile } = await session.post("Profiler.stop")
+        await mkdir(dirname(file), { recursive: true })
+        await writeFile(file, JSON.stringify(profile))
+        session.disconnect()
+      })
+  )
 
 const main = Effect.gen(function*() {
   const [module, name, json] = process.argv.slice(2)
@@ -17,7 +42,9 @@ const main = Effect.gen(function*() {
     return yield* new BenchError({ message: `usage: child.ts <module> <scenario> <ctx json>; no scenario ${module}:${name}` })
   }
   const ctx = yield* Schema.decode(Schema.parseJson(Ctx))(json)
-  yield* Console.log(resultLine(yield* measureRun(scenario, ctx)))
+  const profile = process.env["BENCH_CPU_PROFILE"]
+  const result = yield* (profile === undefined ? measureRun(scenario, ctx) : profiled(profile, measureRun(scenario, ctx)))
+  yield* Console.log(resultLine(result))
 })
 
 Effect.runPromiseExit(main).then((exit) => {

@@ -1,14 +1,11 @@
 /**
  * The hot spots of a `--cpu-prof` profile: self time per function and per
  * package, e.g. after `npm run bench -- --only drain/library-default --profile`:
- * `npx tsx bench/profile.ts <file.cpuprofile | directory> [top]`; for a
- * directory, its largest profile (the main thread's: the tsx loader thread
- * writes a small one beside it).
+ * `npx tsx bench/profile.ts <file.cpuprofile> [top]`.
  */
 import { Console, Effect, Schema } from "effect"
 import { NodeRuntime } from "@effect/platform-node"
-import { readdirSync, readFileSync, statSync } from "node:fs"
-import { join } from "node:path"
+import { readFileSync } from "node:fs"
 
 const Profile = Schema.Struct({
   nodes: Schema.Array(Schema.Struct({
@@ -42,17 +39,9 @@ const top = (times: Map<string, number>, total: number, count: number) =>
     `${(100 * us / total).toFixed(1).padStart(5)} %  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`
   )
 
-const largest = (path: string): string => {
-  if (!statSync(path).isDirectory()) return path
-  const files = readdirSync(path).filter((name) => name.endsWith(".cpuprofile")).map((name) => join(path, name))
-  return files.sort((a, b) => statSync(b).size - statSync(a).size)[0] ?? path
-}
-
 const main = Effect.gen(function*() {
-  const [path, count = "25"] = process.argv.slice(2)
-  if (path === undefined) return yield* Console.error("usage: profile.ts <file.cpuprofile | directory> [top]")
-  const file = largest(path)
-  yield* Console.log(file)
+  const [file, count = "25"] = process.argv.slice(2)
+  if (file === undefined) return yield* Console.error("usage: profile.ts <file.cpuprofile> [top]")
   const profile = yield* Schema.decode(Schema.parseJson(Profile))(readFileSync(file, "utf8"))
   const byId = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
   const byFunction = new Map<string, number>()

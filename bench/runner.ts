@@ -23,7 +23,7 @@ export interface Options {
   readonly tuning: Tuning
   /** Each timed run in a child process of its own (its peak RSS is its own). */
   readonly isolate: boolean
-  /** Write `--cpu-prof` profiles of each child (one per thread) to `<profileDir>/<scenario>/`. */
+  /** Write a CPU profile of each child's timed run to `<profileDir>/<scenario>.cpuprofile`. */
   readonly profileDir?: string | undefined
 }
 
@@ -46,9 +46,10 @@ const childPath = fileURLToPath(new URL("./child.ts", import.meta.url))
 const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
   Effect.gen(function*() {
     const profile = options.profileDir === undefined
-      ? []
-      : ["--cpu-prof", "--cpu-prof-dir", join(options.profileDir, scenario.name.replace("/", "-"))]
-    const command = Command.make(process.execPath, ...profile, "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
+      ? {}
+      : { BENCH_CPU_PROFILE: join(options.profileDir, `${scenario.name.replace("/", "-")}.cpuprofile`) }
+    const command = Command.make(process.execPath, "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
+      Command.env(profile),
       Command.stderr("inherit")
     )
     const child = yield* Command.start(command)
