@@ -8,6 +8,7 @@ import type { Scenario } from "./scenario.js"
 export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios: ReadonlyArray<Scenario> }>>> = {
   raw: () => import("./raw.js"),
   streams: () => import("./streams.js"),
+  gc: () => import("./gc.js"),
   bullmq: () => import("./bullmq.js")
 }
 

@@ -15,6 +15,8 @@ const scenarioNames = [
   "produce/raw-awaited",
   "produce/library-xaddMap",
   "produce/library-xaddAll",
+  "gc/library-rebalance",
+  "gc/library-dlq",
   "bullmq/concurrency-50",
   "bullmq/concurrency-1"
 ]
