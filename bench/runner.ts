@@ -48,7 +48,7 @@ const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
     const profile = options.profileDir === undefined
       ? {}
       : { BENCH_CPU_PROFILE: join(options.profileDir, `${scenario.name.replace("/", "-")}.cpuprofile`) }
-    const command = Command.make(process.execPath, "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
+    const command = Command.make(process.execPath, ...(scenario.execArgv ?? []), "--import", "tsx", childPath, module, scenario.name, JSON.stringify(ctx)).pipe(
       Command.env(profile),
       Command.stderr("inherit")
     )

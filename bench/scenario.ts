@@ -44,6 +44,8 @@ export interface Scenario {
   /** The scenario whose entries/s is the denominator of `ratio_to_raw`. */
   readonly baseline: string | undefined
   readonly size: { readonly full: number; readonly quick: number }
+  /** Node flags of the child process (ignored in-process), e.g. a heap cap. */
+  readonly execArgv?: ReadonlyArray<string> | undefined
   readonly setup: (ctx: Ctx) => Effect.Effect<void, BenchError>
   readonly run: (ctx: Ctx) => Effect.Effect<Measured, unknown>
 }
