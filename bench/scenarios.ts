@@ -7,6 +7,8 @@ import type { Scenario } from "./scenario.js"
 /** Each module of scenarios, by key, loaded on demand. */
 export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios: ReadonlyArray<Scenario> }>>> = {
   raw: () => import("./raw.js"),
+  consumer: () => import("./consumer.js"),
+  live: () => import("./live.js"),
   streams: () => import("./streams.js"),
   gc: () => import("./gc.js"),
   bullmq: () => import("./bullmq.js")

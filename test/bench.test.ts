@@ -11,12 +11,17 @@ import { RedisTest } from "../src/testing/index.js"
 const scenarioNames = [
   "drain/raw-batch",
   "drain/raw-count1",
+  "drain/library-default",
+  "drain/library-tuned",
+  "live/library-3-consumers",
   "produce/raw-pipelined",
   "produce/raw-awaited",
   "produce/library-xaddMap",
   "produce/library-xaddAll",
   "gc/library-rebalance",
   "gc/library-dlq",
+  "memory/library-drain",
+  "memory/library-drain-capped",
   "bullmq/concurrency-50",
   "bullmq/concurrency-1"
 ]
