@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--n N] [--skip-bullmq] [--only drain/,gc/]
- *   [--count 1000] [--concurrency 1] [--rate 20000] [--in-process] [--profile [dir]]`
+ *   [--count 1000] [--concurrency 1] [--rate 20000] [--isolate all|memory|none] [--profile [dir]]`
  *
  * Spawns a private redis-server on a free port, runs every scenario on a
  * fresh stream (the hand-written ioredis baselines in the same run), prints
@@ -19,9 +19,19 @@ import { BenchError } from "./scenario.js"
 
 type Flags = Omit<Options, "url">
 
+const isolation = (value: string | undefined): Options["isolate"] => {
+  if (value === "all" || value === "memory" || value === "none") return value
+  throw new Error(`--isolate takes all, memory or none, got ${String(value)}`)
+}
+
 const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
   Effect.suspend(() => {
-    const flags = { quick: false, skipBullmq: false, isolate: true, tuning: { count: 1000, concurrency: 1, rate: 20_000 } }
+    const tuning = { count: 1000, concurrency: 1, rate: 20_000 }
+    const flags: { quick: boolean; skipBullmq: boolean; isolate: Options["isolate"] | undefined } = {
+      quick: false,
+      skipBullmq: false,
+      isolate: undefined
+    }
     let n: number | undefined
     let only: ReadonlyArray<string> | undefined
     let profileDir: string | undefined
@@ -35,16 +45,17 @@ const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
       }
       if (arg === "--quick") flags.quick = true
       else if (arg === "--skip-bullmq") flags.skipBullmq = true
-      else if (arg === "--in-process") flags.isolate = false
+      else if (arg === "--isolate") flags.isolate = isolation(argv[++i])
       else if (arg === "--n") n = value()
-      else if (arg === "--count") flags.tuning.count = value()
-      else if (arg === "--concurrency") flags.tuning.concurrency = value()
-      else if (arg === "--rate") flags.tuning.rate = value(0)
+      else if (arg === "--count") tuning.count = value()
+      else if (arg === "--concurrency") tuning.concurrency = value()
+      else if (arg === "--rate") tuning.rate = value(0)
       else if (arg === "--only") only = (argv[++i] ?? "").split(",").filter((s) => s !== "")
       else if (arg === "--profile") profileDir = argv[i + 1]?.startsWith("--") === false ? argv[++i] : join(tmpdir(), "effect-redis-streams-profiles")
       else throw new Error(`unknown option ${arg}`)
     }
-    return Effect.succeed({ ...flags, n, only, profileDir })
+    // Quick runs start a child only where memory is the point: child start-up dominates them.
+    return Effect.succeed({ ...flags, tuning, isolate: flags.isolate ?? (flags.quick ? "memory" : "all"), n, only, profileDir })
   }).pipe(Effect.catchAllDefect((cause) => new BenchError({ message: String(cause) })))
 
 const main = Effect.gen(function*() {

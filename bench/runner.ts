@@ -1,6 +1,6 @@
 /**
  * Runs the scenarios against one Redis server: setup in this process, the
- * timed part in a child process per scenario (`isolate`), one row each.
+ * timed part in a child process of its own (see `isolate`), one row each.
  */
 import { Command } from "@effect/platform"
 import { Effect, Schema, Stream } from "effect"
@@ -21,8 +21,13 @@ export interface Options {
   /** Run only scenarios whose name starts with one of these. */
   readonly only?: ReadonlyArray<string> | undefined
   readonly tuning: Tuning
-  /** Each timed run in a child process of its own (its peak RSS is its own). */
-  readonly isolate: boolean
+  /**
+   * Which timed runs get a child process of their own: `"all"` (every peak
+   * RSS is the scenario's own), `"memory"` (only the memory scenarios; the
+   * others run here, their peak measured from a reset of this process's
+   * high-water mark), `"none"`.
+   */
+  readonly isolate: "all" | "memory" | "none"
   /** Write a CPU profile of each child's timed run to `<profileDir>/<scenario>.cpuprofile`. */
   readonly profileDir?: string | undefined
 }
@@ -66,6 +71,9 @@ const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
     return yield* Schema.decode(Schema.parseJson(ChildResult))(result.slice(RESULT.length))
   }).pipe(Effect.scoped)
 
+const inChild = (scenario: Scenario, options: Options): boolean =>
+  options.isolate === "all" || (options.isolate === "memory" && scenario.name.startsWith("memory/"))
+
 const sizeOf = (scenario: Scenario, options: Options): number =>
   options.n ?? (options.quick ? scenario.size.quick : scenario.size.full)
 
@@ -91,7 +99,7 @@ const runOne = (located: Located, options: Options) =>
     }
     yield* flush(options.url)
     const [setupSeconds] = yield* timed(scenario.setup(ctx))
-    const [runSeconds, result] = yield* timed(options.isolate ? runChild(located, ctx, options) : measureRun(scenario, ctx)).pipe(
+    const [runSeconds, result] = yield* timed(inChild(scenario, options) ? runChild(located, ctx, options) : measureRun(scenario, ctx)).pipe(
       Effect.timeoutFail({
         duration: "10 minutes",
         onTimeout: () => new BenchError({ message: `${scenario.name}: no result in 10 minutes` })

@@ -4,7 +4,7 @@
  * so that its peak RSS is its own.
  */
 import { Data, Effect, Schema } from "effect"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 
 /** A failure of the bench itself (a scenario that did not handle what it should, a child that crashed). */
 export class BenchError extends Data.TaggedError("BenchError")<{
@@ -89,18 +89,31 @@ const statusMb = (field: "VmHWM" | "VmRSS"): number | undefined => {
 }
 
 /**
- * Peak resident set size of this process so far, in MB: Linux's VmHWM, which
- * starts afresh at exec (getrusage's maxRSS would count the parent's memory
- * the child was forked with); maxRSS elsewhere.
+ * Peak resident set size of this process since the last reset, in MB:
+ * Linux's VmHWM (getrusage's maxRSS would count the parent's memory a child
+ * was forked with, and cannot be reset); maxRSS elsewhere.
  */
 export const peakRssMb = (): number => statusMb("VmHWM") ?? process.resourceUsage().maxRSS / 1024
 
 /** Resident set size now, in MB. */
 export const rssMb = (): number => statusMb("VmRSS") ?? process.memoryUsage.rss() / 1024 / 1024
 
-/** Runs a scenario and reports its measurement with the process's memory. */
+/**
+ * Resets the process's peak RSS to its current RSS (Linux ≥ 4.0: writing 5
+ * to /proc/self/clear_refs), so the next peak is the next run's own.
+ */
+const resetPeakRss = (): void => {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5")
+  } catch {
+    // not Linux: the peak is the process's
+  }
+}
+
+/** Runs a scenario and reports its measurement with the process's peak RSS during the run. */
 export const measureRun = (scenario: Scenario, ctx: Ctx): Effect.Effect<ChildResult, unknown> =>
   Effect.suspend(() => {
+    resetPeakRss()
     const start_rss_mb = rssMb()
     return Effect.map(scenario.run(ctx), (measured) => ({ measured, peak_rss_mb: peakRssMb(), start_rss_mb }))
   })

@@ -47,7 +47,7 @@ layer(RedisTest.layerServer(), { excludeTestServices: true })("bench scenarios",
         n: 300,
         skipBullmq: false,
         tuning: { count: 50, concurrency: 4, rate: 0 },
-        isolate: false
+        isolate: "none"
       }, (row) => Effect.sync(() => seen.push(row.name)))
       expect(rows.map((row) => row.name)).toEqual(scenarioNames)
       expect(seen).toEqual(scenarioNames)
