@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--n N] [--skip-bullmq] [--only drain/,gc/]
- *   [--count 1000] [--concurrency 1] [--rate 20000] [--isolate all|memory|none] [--profile [dir]]`
+ *   [--count 1000] [--concurrency 1] [--rate 10000] [--isolate all|memory|none] [--profile [dir]]`
  *
  * Spawns a private redis-server on a free port, runs every scenario on a
  * fresh stream (the hand-written ioredis baselines in the same run), prints
@@ -26,7 +26,7 @@ const isolation = (value: string | undefined): Options["isolate"] => {
 
 const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
   Effect.suspend(() => {
-    const tuning = { count: 1000, concurrency: 1, rate: 20_000 }
+    const tuning = { count: 1000, concurrency: 1, rate: 10_000 }
     const flags: { quick: boolean; skipBullmq: boolean; isolate: Options["isolate"] | undefined } = {
       quick: false,
       skipBullmq: false,

@@ -152,6 +152,14 @@ export const scenarios: ReadonlyArray<Scenario> = [
     run: (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 100, false))
   },
   {
+    name: "drain/raw-batch-1000",
+    description: "the same with COUNT 1000, the tuned library's batch size",
+    baseline,
+    size: drainSize,
+    setup: seedBacklog,
+    run: (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1000, false))
+  },
+  {
     name: "drain/raw-count1",
     description: "the seed's loop shape: XREADGROUP COUNT 1, XACK each",
     baseline,

@@ -10,6 +10,7 @@ import { RedisTest } from "../src/testing/index.js"
 
 const scenarioNames = [
   "drain/raw-batch",
+  "drain/raw-batch-1000",
   "drain/raw-count1",
   "drain/library-default",
   "drain/library-tuned",
