@@ -6,7 +6,7 @@ import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as replies from "../src/internal/replies.js"
 import * as Redis from "../src/Redis.js"
-import { handle, seedBacklog } from "./raw.js"
+import { backlogDrain, handle } from "./raw.js"
 import type { Ctx, Measured, Scenario } from "./scenario.js"
 import { BenchError, timed } from "./scenario.js"
 
@@ -67,42 +67,22 @@ const drain = (ctx: Ctx, options: ConsumerOptions): Effect.Effect<Measured, unkn
     Effect.provide(Redis.layer(ctx.url))
   )
 
-const baseline = "drain/raw-batch"
-const drainSize = { full: 100_000, quick: 10_000 }
+const large = { size: { full: 1_000_000, quick: 50_000 } }
 
 /** The consumer scenarios. */
 export const scenarios: ReadonlyArray<Scenario> = [
-  {
-    name: "drain/library-default",
-    description: "Consumer.run with default options",
-    baseline,
-    size: drainSize,
-    setup: seedBacklog,
-    run: (ctx) => drain(ctx, {})
-  },
-  {
-    name: "drain/library-tuned",
-    description: "Consumer.run with the bench's count and concurrency",
-    baseline,
-    size: drainSize,
-    setup: seedBacklog,
-    run: (ctx) => drain(ctx, ctx.tuning)
-  },
-  {
-    name: "memory/library-drain",
-    description: "peak RSS of a tuned Consumer.run draining a large backlog",
-    baseline,
-    size: { full: 1_000_000, quick: 50_000 },
-    setup: seedBacklog,
-    run: (ctx) => drain(ctx, ctx.tuning)
-  },
-  {
-    name: "memory/library-drain-capped",
-    description: "the same with the heap capped: buffering without bound would run out of memory",
-    baseline,
-    size: { full: 1_000_000, quick: 50_000 },
-    setup: seedBacklog,
-    execArgv: ["--max-old-space-size=64"],
-    run: (ctx) => drain(ctx, ctx.tuning)
-  }
+  backlogDrain("drain/library-default", "Consumer.run with default options", (ctx) => drain(ctx, {})),
+  backlogDrain("drain/library-tuned", "Consumer.run with the bench's count and concurrency", (ctx) => drain(ctx, ctx.tuning)),
+  backlogDrain(
+    "memory/library-drain",
+    "peak RSS of a tuned Consumer.run draining a large backlog",
+    (ctx) => drain(ctx, ctx.tuning),
+    large
+  ),
+  backlogDrain(
+    "memory/library-drain-capped",
+    "the same with the heap capped: buffering without bound would run out of memory",
+    (ctx) => drain(ctx, ctx.tuning),
+    { ...large, execArgv: ["--max-old-space-size=64"] }
+  )
 ]

@@ -137,36 +137,34 @@ export const pipelinedXadd = async (client: IORedis, stream: string, n: number, 
   return written
 }
 
-const baseline = "drain/raw-batch"
 const produceBaseline = "produce/raw-pipelined"
 const drainSize = { full: 100_000, quick: 10_000 }
 
+/** A scenario draining a seeded backlog, measured against the raw batch loop. */
+export const backlogDrain = (
+  name: string,
+  description: string,
+  run: Scenario["run"],
+  more: Partial<Pick<Scenario, "size" | "execArgv">> = {}
+): Scenario => ({ name, description, baseline: "drain/raw-batch", size: drainSize, setup: seedBacklog, run, ...more })
+
 /** The raw baselines. */
 export const scenarios: ReadonlyArray<Scenario> = [
-  {
-    name: "drain/raw-batch",
-    description: "hand-written ioredis: XREADGROUP COUNT 100, one XACK per batch",
-    baseline,
-    size: drainSize,
-    setup: seedBacklog,
-    run: (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 100, false))
-  },
-  {
-    name: "drain/raw-batch-1000",
-    description: "the same with COUNT 1000, the tuned library's batch size",
-    baseline,
-    size: drainSize,
-    setup: seedBacklog,
-    run: (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1000, false))
-  },
-  {
-    name: "drain/raw-count1",
-    description: "the seed's loop shape: XREADGROUP COUNT 1, XACK each",
-    baseline,
-    size: drainSize,
-    setup: seedBacklog,
-    run: (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1, true))
-  },
+  backlogDrain(
+    "drain/raw-batch",
+    "hand-written ioredis: XREADGROUP COUNT 100, one XACK per batch",
+    (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 100, false))
+  ),
+  backlogDrain(
+    "drain/raw-batch-1000",
+    "the same with COUNT 1000, the tuned library's batch size",
+    (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1000, false))
+  ),
+  backlogDrain(
+    "drain/raw-count1",
+    "the seed's loop shape: XREADGROUP COUNT 1, XACK each",
+    (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1, true))
+  ),
   {
     name: "produce/raw-pipelined",
     description: "hand-written ioredis: XADD pipelined 1000 at a time",
