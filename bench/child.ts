@@ -1,7 +1,7 @@
 /**
  * One scenario's timed run in a process of its own, so that the peak RSS it
  * reports is that scenario's:
- * `node --import tsx bench/child.ts <module> <scenario> <ctx json>`.
+ * `node .bench-build/child.mjs <module> <scenario> <ctx json>` (bundled by the runner).
  * Prints one `BENCH_RESULT {…}` line for the parent. With `BENCH_CPU_PROFILE`
  * set, the timed run's CPU profile is written to that file.
  */

@@ -14,7 +14,8 @@ import { emptyGroup } from "./raw.js"
 import type { Ctx, Measured, Scenario } from "./scenario.js"
 import { BenchError, nowMs } from "./scenario.js"
 
-const producerPath = fileURLToPath(new URL("./producer.ts", import.meta.url))
+// "../bench/": the same file from bench/ and from the bundled child in .bench-build/.
+const producerPath = fileURLToPath(new URL("../bench/producer.ts", import.meta.url))
 
 const percentile = (sorted: Float64Array, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
 
