@@ -145,7 +145,7 @@ const emptyRecord = (stream: string) =>
  * @since 0.1.0
  * @category writing
  */
-export const xaddMap = Effect.fn("Streams.xaddMap")(
+export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false })(
   function*(stream: string, id: string, record: Fields, options: XaddOptions = {}) {
     const args = xaddArgs(yield* prefixArgs(stream, id, options), record)
     if (args === undefined) return yield* emptyRecord(stream)
