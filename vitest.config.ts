@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    fileParallelism: true
+    fileParallelism: true,
+    reporters: ["default", "./test/support/summaryReporter.ts"]
   }
 })
