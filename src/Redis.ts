@@ -55,6 +55,12 @@ export interface Sender {
 export interface Connection extends Sender {
   readonly name: string
   /**
+   * Sends the commands in one write and returns their replies (failing with
+   * the first error reply). Interrupting it drops the connection, as `send`.
+   * On a cluster, every key must be in one slot.
+   */
+  readonly pipeline: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError>
+  /**
    * The CLIENT ID of the connection as last connected (it changes after a
    * reconnect). On a cluster, where it holds one connection per node it
    * talks to, that of the node of its last command with a key (0 before).
@@ -394,15 +400,18 @@ const makeDedicated = (client: Client, name: string): Effect.Effect<Connection, 
       connection.disconnect()
       if (!live) resume(Effect.void)
     }).pipe(Effect.timeoutOption("1 second"), Effect.asVoid)
+    const guarded = <A>(first: Command, effect: Effect.Effect<A, RedisError.RedisError>) =>
+      reconnectIfDropped.pipe(
+        Effect.tap(() => ids.route(first)),
+        Effect.zipRight(effect),
+        Effect.onInterrupt(() => drop)
+      )
     return {
       name,
       clientId: ids.current,
-      send: (command, args = []) =>
-        reconnectIfDropped.pipe(
-          Effect.tap(() => ids.route([command, args])),
-          Effect.zipRight(call(connection, command, args)),
-          Effect.onInterrupt(() => drop)
-        )
+      send: (command, args = []) => guarded([command, args], call(connection, command, args)),
+      pipeline: (commands) =>
+        commands.length === 0 ? Effect.succeed([]) : guarded(commands[0]!, runBatch(connection, commands, false))
     } satisfies Connection
   })
 

@@ -40,6 +40,19 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Redis service", (it) =>
       expect(yield* connection.send("PING")).toBe("PONG")
     }))
 
+  it.scoped("a dedicated connection pipelines commands, and interrupting a pipelined blocking read ends it", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      const connection = yield* redis.dedicated("consumer/test/1")
+      expect(yield* connection.pipeline([["SET", ["d1", "a"]], ["GET", ["d1"]]])).toEqual(["OK", "a"])
+      const error = yield* Effect.flip(connection.pipeline([["GET", ["d1"]], ["XLEN", ["d1"]]]))
+      expect(error.reason).toBe("WrongType")
+      const fiber = yield* Effect.fork(connection.pipeline([["PING", []], ["XREAD", ["BLOCK", 20_000, "STREAMS", "s", "$"]]]))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(yield* connection.send("PING")).toBe("PONG")
+    }))
+
   it.scoped("refuses a connection name with whitespace", () =>
     Effect.gen(function*() {
       const redis = yield* Redis.Redis

@@ -154,8 +154,9 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
     yield* Effect.forkScoped(watchdog(state))
 
-    const ack = (sender: Redis.Sender, ids: ReadonlyArray<string>) =>
-      Effect.tap(sender.send("XACK", [stream, group, ...ids]), (n) => metrics.add(Metrics.acked, Number(n)))
+    const ackArgs = (ids: ReadonlyArray<string>) => [stream, group, ...ids]
+    const acked = (reply: unknown) => metrics.add(Metrics.acked, Number(reply))
+    const ack = (sender: Redis.Sender, ids: ReadonlyArray<string>) => Effect.tap(sender.send("XACK", ackArgs(ids)), acked)
 
     const readArgs = (read: Read) =>
       read.block
@@ -169,22 +170,23 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
           Effect.map((rows) => new Map(rows.map((row) => [row.id, row.deliveries])))
         )
 
-    const readEntries = (read: Read): Effect.Effect<Batch, RedisError.RedisError> =>
-      connection.send("XREADGROUP", readArgs(read)).pipe(
-        Effect.flatMap((reply) => replies.streams("XREADGROUP", reply)),
-        Effect.flatMap((streams): Effect.Effect<Batch, RedisError.RedisError> => {
-          const entries = streams[0]?.entries ?? []
-          return read.from === ">" || entries.length === 0
-            ? Effect.succeed({ entries, deliveries: undefined })
-            : Effect.map(deliveriesOf(entries), (deliveries) => ({ entries, deliveries }))
-        })
-      )
+    const batchOf = (read: Read, reply: unknown): Effect.Effect<Batch, RedisError.RedisError> =>
+      Effect.flatMap(replies.streams("XREADGROUP", reply), (streams): Effect.Effect<Batch, RedisError.RedisError> => {
+        const entries = streams[0]?.entries ?? []
+        return read.from === ">" || entries.length === 0
+          ? Effect.succeed({ entries, deliveries: undefined })
+          : Effect.map(deliveriesOf(entries), (deliveries) => ({ entries, deliveries }))
+      })
+
+    const readEntries = (read: Read) =>
+      Effect.flatMap(connection.send("XREADGROUP", readArgs(read)), (reply) => batchOf(read, reply))
 
     /**
-     * One read, carrying the acks not yet confirmed. Alongside a read-ahead
-     * they travel concurrently on the same connection; before any other read
-     * they go first: a blocking read would hold them back, and a read of the
-     * backlog must not see entries already handled.
+     * One read, carrying the acks not yet confirmed, which go first: a read
+     * of the backlog must not see entries already handled. Before a read
+     * that does not block they travel in one write (a pipeline); before a
+     * blocking read they are sent on their own, since the read would hold
+     * back their reply.
      */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
       Effect.suspend(() => {
@@ -193,9 +195,12 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
         state.deadline = Date.now() + (read.block ? block : 0) + replyGrace
         const both = ids.length === 0
           ? readEntries(read)
-          : read === readAhead
-          ? Effect.flatMap(Effect.fork(ack(connection, ids)), (acking) => Effect.zipLeft(readEntries(read), Fiber.join(acking)))
-          : Effect.zipRight(ack(connection, ids), readEntries(read))
+          : read.block
+          ? Effect.zipRight(ack(connection, ids), readEntries(read))
+          : Effect.flatMap(connection.pipeline([["XACK", ackArgs(ids)], ["XREADGROUP", readArgs(read)]]), ([ackReply, reply]) => {
+            acked(ackReply)
+            return batchOf(read, reply)
+          })
         return both.pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
