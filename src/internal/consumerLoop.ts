@@ -326,17 +326,9 @@ const batchHandler = <A, E, R, EC, RC>(
       })
       : effect
 
-  const settle = (message: StreamMessage, startedAt: number) => (exit: Exit.Exit<A, E>) => {
+  const settled = (id: string, startedAt: number) => {
     metrics.duration(performance.now() - startedAt)
-    if (track) state.held.delete(message.id)
-    if (Exit.isSuccess(exit)) {
-      state.unacked.push(message.id)
-      handled++
-      return recurOnHandled ? Effect.void : decide(Handled({ message, value: exit.value, context }))
-    }
-    if (Cause.isInterruptedOnly(exit.cause)) return Effect.interrupt
-    failed++
-    return decide(HandlerFailed({ message, cause: exit.cause, context }))
+    if (track) state.held.delete(id)
   }
 
   const trimmed = (id: string) => {
@@ -349,18 +341,38 @@ const batchHandler = <A, E, R, EC, RC>(
     if (state.stopping || state.exit !== undefined) return Effect.void
     if (entry.fields === null) return trimmed(entry.id)
     const message: StreamMessage = { stream, group, consumer, id: entry.id, fields: entry.fields, deliveries }
-    return config.handle(message).pipe(
-      span(entry.id),
-      Effect.exit,
-      Effect.flatMap(settle(message, performance.now()))
-    )
+    const startedAt = performance.now()
+    return Effect.matchCauseEffect(span(entry.id)(config.handle(message)), {
+      onSuccess: (value) => {
+        settled(message.id, startedAt)
+        state.unacked.push(message.id)
+        handled++
+        return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
+      },
+      onFailure: (cause) => {
+        settled(message.id, startedAt)
+        if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+        failed++
+        return decide(HandlerFailed({ message, cause, context }))
+      }
+    })
+  }
+
+  const inOrder = (batch: Batch): Effect.Effect<void, EC, R | RC> => {
+    let i = 0
+    return Effect.whileLoop({
+      while: () => i < batch.entries.length,
+      body: () => {
+        const entry = batch.entries[i++]!
+        return one(entry, batch.deliveries?.get(entry.id) ?? 1)
+      },
+      step: () => {}
+    })
   }
 
   const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
     config.concurrency === 1
-      ? Effect.gen(function*() {
-        for (const entry of batch.entries) yield* one(entry, batch.deliveries?.get(entry.id) ?? 1)
-      })
+      ? inOrder(batch)
       : Effect.forEach(
         batch.entries,
         (entry) => Effect.suspend(() => one(entry, batch.deliveries?.get(entry.id) ?? 1)),
