@@ -317,18 +317,32 @@ const batchHandler = <A, E, R, EC, RC>(
       if (decision._tag === "Exit" && state.exit === undefined) state.exit = event
     })
 
-  const span = (id: string) => <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) =>
+  const spanned = (message: StreamMessage) =>
     tracing
-      ? Effect.withSpan(effect, "Consumer.handle", {
-        attributes: { stream, group, consumer, id },
+      ? Effect.withSpan(config.handle(message), "Consumer.handle", {
+        attributes: { stream, group, consumer, id: message.id },
         kind: "consumer",
         captureStackTrace: false
       })
-      : effect
+      : config.handle(message)
 
   const settled = (id: string, startedAt: number) => {
     metrics.duration(performance.now() - startedAt)
     if (track) state.held.delete(id)
+  }
+
+  const succeeded = (message: StreamMessage, startedAt: number, value: A) => {
+    settled(message.id, startedAt)
+    state.unacked.push(message.id)
+    handled++
+    return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
+  }
+
+  const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {
+    settled(message.id, startedAt)
+    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+    failed++
+    return decide(HandlerFailed({ message, cause, context }))
   }
 
   const trimmed = (id: string) => {
@@ -337,25 +351,38 @@ const batchHandler = <A, E, R, EC, RC>(
     return Effect.logWarning(`pending entry ${id} was trimmed from the stream; acked without handling`)
   }
 
-  const one = (entry: replies.Entry, deliveries: number): Effect.Effect<void, EC, R | RC> => {
+  /** The entry's handling, unless the consumer is stopping or exiting, or the entry was trimmed. */
+  const one = (
+    entry: replies.Entry,
+    deliveries: number,
+    handle: (message: StreamMessage) => Effect.Effect<void, EC, R | RC>
+  ): Effect.Effect<void, EC, R | RC> => {
     if (state.stopping || state.exit !== undefined) return Effect.void
     if (entry.fields === null) return trimmed(entry.id)
-    const message: StreamMessage = { stream, group, consumer, id: entry.id, fields: entry.fields, deliveries }
+    return handle({ stream, group, consumer, id: entry.id, fields: entry.fields, deliveries })
+  }
+
+  /** Handles a message with continuations of its own (for handlers that run concurrently). */
+  const alongside = (message: StreamMessage) => {
     const startedAt = performance.now()
-    return Effect.matchCauseEffect(span(entry.id)(config.handle(message)), {
-      onSuccess: (value) => {
-        settled(message.id, startedAt)
-        state.unacked.push(message.id)
-        handled++
-        return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
-      },
-      onFailure: (cause) => {
-        settled(message.id, startedAt)
-        if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-        failed++
-        return decide(HandlerFailed({ message, cause, context }))
-      }
+    return Effect.matchCauseEffect(spanned(message), {
+      onSuccess: (value) => succeeded(message, startedAt, value),
+      onFailure: (cause) => failedWith(message, startedAt, cause)
     })
+  }
+
+  // In order, one message is handled at a time: its continuations are made
+  // once, and read the message being handled from here.
+  let current: StreamMessage
+  let startedAt = 0
+  const inOrderOutcome = {
+    onSuccess: (value: A) => succeeded(current, startedAt, value),
+    onFailure: (cause: Cause.Cause<E>) => failedWith(current, startedAt, cause)
+  }
+  const alone = (message: StreamMessage) => {
+    current = message
+    startedAt = performance.now()
+    return Effect.matchCauseEffect(spanned(message), inOrderOutcome)
   }
 
   const inOrder = (batch: Batch): Effect.Effect<void, EC, R | RC> => {
@@ -364,7 +391,7 @@ const batchHandler = <A, E, R, EC, RC>(
       while: () => i < batch.entries.length,
       body: () => {
         const entry = batch.entries[i++]!
-        return one(entry, batch.deliveries?.get(entry.id) ?? 1)
+        return one(entry, batch.deliveries?.get(entry.id) ?? 1, alone)
       },
       step: () => {}
     })
@@ -375,7 +402,7 @@ const batchHandler = <A, E, R, EC, RC>(
       ? inOrder(batch)
       : Effect.forEach(
         batch.entries,
-        (entry) => Effect.suspend(() => one(entry, batch.deliveries?.get(entry.id) ?? 1)),
+        (entry) => Effect.suspend(() => one(entry, batch.deliveries?.get(entry.id) ?? 1, alongside)),
         { concurrency: config.concurrency, discard: true }
       )
 
