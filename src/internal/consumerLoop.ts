@@ -3,13 +3,15 @@
  * connection, written for throughput.
  *
  * - Reads happen in forked fibers: while a batch is handled the next one is
- *   already read (without BLOCK), and the acks of the previous batch travel
- *   on the same connection with it (one XACK per batch). Everything the loop
- *   waits on (reads, reconnect delays) is such a fiber, so a graceful stop
- *   interrupts only that fiber, never a handler.
+ *   already read (without BLOCK), and the acks of the previous batch go in
+ *   the same write, ahead of it (one XACK per batch, pipelined). Everything
+ *   the loop waits on (reads, reconnect delays) is such a fiber, so a
+ *   graceful stop interrupts only that fiber, never a handler.
  * - Per entry there is one span (when a tracer that exports is installed),
- *   one control call, and plain array/counter updates; counters are written
- *   per batch (see `consumerMetrics.ts`).
+ *   one control call (skipped for `Handled` under the default control), one
+ *   timer sample and plain array/counter updates; counters are written per
+ *   batch (see `consumerMetrics.ts`). Handled in order, entries make no
+ *   closures of their own.
  * - A watchdog fiber interrupts a read still in flight a grace period past
  *   its block time, which drops the connection: a socket that went silent
  *   without closing (ioredis would wait on it forever) is then retried like
