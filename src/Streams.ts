@@ -125,11 +125,16 @@ const prefixArgs = (stream: string, id: string, options: XaddOptions) =>
     return [stream, ...(yield* trimArgs(options.trim)), id]
   })
 
-/** The whole XADD argument list, or `undefined` for an empty record. */
-const xaddArgs = (prefix: ReadonlyArray<Redis.Arg>, record: Fields): Array<Redis.Arg> | undefined => {
+/** The whole XADD argument list. */
+const xaddArgs = (prefix: ReadonlyArray<Redis.Arg>, record: Fields): Array<Redis.Arg> => {
   const args = prefix.slice()
   for (const key of Object.keys(record)) args.push(key, record[key]!)
-  return args.length === prefix.length ? undefined : args
+  return args
+}
+
+const isEmpty = (record: Fields): boolean => {
+  for (const key in record) if (Object.hasOwn(record, key)) return false
+  return true
 }
 
 const emptyRecord = (stream: string) =>
@@ -147,8 +152,9 @@ const emptyRecord = (stream: string) =>
  */
 export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false })(
   function*(stream: string, id: string, record: Fields, options: XaddOptions = {}) {
-    const args = xaddArgs(yield* prefixArgs(stream, id, options), record)
-    if (args === undefined) return yield* emptyRecord(stream)
+    const prefix = yield* prefixArgs(stream, id, options)
+    if (isEmpty(record)) return yield* emptyRecord(stream)
+    const args = xaddArgs(prefix, record)
     const redis = yield* Redis.Redis
     const added = yield* Effect.flatMap(redis.send("XADD", args), (reply) => replies.string("XADD", reply))
     yield* Metric.increment(entriesAdded)
@@ -157,11 +163,12 @@ export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false }
 )
 
 /**
- * Appends many entries with ids `"*"`, pipelined in batches of 1000, and
- * returns their ids in order. Every record is checked before anything is
- * sent: one empty record fails the call with `InvalidArgument` and nothing is
- * written. An error reply part way (e.g. the key is not a stream) fails the
- * call; the batches before it stay written.
+ * Appends many entries with ids `"*"`, pipelined in batches of 1000 (two
+ * batches in flight), and returns their ids in order. Every record is checked
+ * before anything is sent: one empty record fails the call with
+ * `InvalidArgument` and nothing is written. An error reply part way (e.g. the
+ * key is not a stream) fails the call; the batches before it, and the one
+ * sent with it, stay written.
  *
  * @since 0.1.0
  * @category writing
@@ -169,20 +176,23 @@ export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false }
 export const xaddAll = Effect.fn("Streams.xaddAll")(
   function*(stream: string, records: ReadonlyArray<Fields>, options: XaddOptions = {}) {
     const prefix = yield* prefixArgs(stream, "*", options)
-    const commands: Array<Redis.Command> = new Array(records.length)
-    for (let i = 0; i < records.length; i++) {
-      const args = xaddArgs(prefix, records[i]!)
-      if (args === undefined) return yield* emptyRecord(stream)
-      commands[i] = ["XADD", args]
-    }
+    if (records.some(isEmpty)) return yield* emptyRecord(stream)
     const redis = yield* Redis.Redis
-    const ids: Array<string> = []
-    for (let start = 0; start < commands.length; start += BATCH) {
-      const batch = commands.slice(start, start + BATCH)
-      const added = yield* Effect.flatMap(redis.pipeline(batch), (results) => replies.strings("XADD", results))
-      yield* Metric.incrementBy(entriesAdded, added.length)
-      for (const id of added) ids.push(id)
+    const write = (start: number) => {
+      const end = Math.min(start + BATCH, records.length)
+      const batch: Array<Redis.Command> = new Array(end - start)
+      for (let i = start; i < end; i++) batch[i - start] = ["XADD", xaddArgs(prefix, records[i]!)]
+      return redis.pipeline(batch).pipe(
+        Effect.flatMap((results) => replies.strings("XADD", results)),
+        Effect.tap((added) => Metric.incrementBy(entriesAdded, added.length))
+      )
     }
+    const starts = Array.from({ length: Math.ceil(records.length / BATCH) }, (_, k) => k * BATCH)
+    // Two batches on the wire at once: the next is sent while the last one's
+    // replies come back. Both go out on one connection in order, so entries
+    // keep the order of `records`.
+    const batches = yield* Effect.forEach(starts, write, { concurrency: 2 })
+    const ids = batches.flat()
     const result: ReadonlyArray<string> = ids
     return result
   }
