@@ -81,8 +81,8 @@ export const scenarios: ReadonlyArray<Scenario> = [
   ),
   backlogDrain(
     "memory/library-drain-capped",
-    "the same with the heap capped: buffering without bound would run out of memory",
+    "the same with the old heap capped at 128 MB: buffering without bound would run out of memory",
     (ctx) => drain(ctx, ctx.tuning),
-    { ...large, execArgv: ["--max-old-space-size=64"] }
+    { ...large, execArgv: ["--max-old-space-size=128"] }
   )
 ]
