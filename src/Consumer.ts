@@ -5,131 +5,54 @@
  *
  * @since 0.1.0
  */
-import type { Cause, ParseResult } from "effect"
-import { Data, Duration, Effect, Option, Schedule, Schema } from "effect"
+import type { Duration, ParseResult } from "effect"
+import { Effect, Schedule, Schema } from "effect"
+import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
+import { defaultControl } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
 import * as Metrics from "./internal/consumerMetrics.js"
 import * as replies from "./internal/replies.js"
+import * as Validate from "./internal/validate.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 
-/**
- * Which consumer an event or message belongs to.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ConsumerContext {
-  readonly stream: string
-  readonly group: string
-  readonly consumer: string
-}
-
-/**
- * A stream entry as the handler gets it. `deliveries` is how many times the
- * group has delivered it, counting this time (1 for a new entry).
- *
- * @since 0.1.0
- * @category models
- */
-export interface StreamMessage extends ConsumerContext {
-  readonly id: string
-  readonly fields: Readonly<Record<string, string>>
-  readonly deliveries?: number | undefined
-}
-
-/**
- * A {@link StreamMessage} whose fields were decoded with the `schema` option.
- *
- * @since 0.1.0
- * @category models
- */
-export interface DecodedMessage<D> extends StreamMessage {
-  readonly data: D
-}
-
-/**
- * What the consumer does next: `Exit` ends the run, `Recur` goes on.
- *
- * @since 0.1.0
- * @category models
- */
-export type Control = Data.TaggedEnum<{
-  Exit: {}
-  Recur: {}
-}>
-
-/**
- * Constructors of {@link Control}: `Control.Exit()`, `Control.Recur()`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const Control = Data.taggedEnum<Control>()
-
-/**
- * What happened, handed to the `control` function after every handled entry
- * and every failed read:
- *
- * - `ReadFailed`: reading the group failed (also when unblocked with
- *   `CLIENT UNBLOCK … ERROR`); lost connections are retried on the
- *   `reconnect` schedule before this is seen.
- * - `Handled`: the handler succeeded with `value`; the entry is acked.
- * - `HandlerFailed`: the handler failed (or its fields did not decode with
- *   `schema`); the entry stays pending.
- *
- * @since 0.1.0
- * @category models
- */
-export type ControlEvent<A = unknown, E = unknown> = Data.TaggedEnum<{
-  ReadFailed: { readonly error: RedisError.RedisError; readonly context: ConsumerContext }
-  Handled: { readonly message: StreamMessage; readonly value: A; readonly context: ConsumerContext }
-  HandlerFailed: { readonly message: StreamMessage; readonly cause: Cause.Cause<E>; readonly context: ConsumerContext }
-}>
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface ControlEventDefinition extends Data.TaggedEnum.WithGenerics<2> {
-  readonly taggedEnum: ControlEvent<this["A"], this["B"]>
-}
-
-/**
- * Constructors and matchers of {@link ControlEvent}.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const ControlEvent = Data.taggedEnum<ControlEventDefinition>()
-
-const exit: Effect.Effect<Control> = Effect.succeed(Control.Exit())
-const recur: Effect.Effect<Control> = Effect.succeed(Control.Recur())
-
-/**
- * The seed's `default-control-fn`: a failed read is logged and exits (this
- * includes being unblocked), a handled entry recurs, a failed handler is
- * logged and recurs.
- *
- * @since 0.1.0
- * @category control
- */
-export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Effect<Control> => {
-  switch (event._tag) {
-    case "Handled":
-      return recur
-    case "ReadFailed":
-      return Effect.zipRight(
-        Effect.logWarning(`consumer read failed (${event.error.reason}): ${event.error.message}; exiting`),
-        exit
-      )
-    case "HandlerFailed":
-      return Effect.zipRight(
-        Effect.logWarning(`handler failed on ${event.message.id}; the entry stays pending`, event.cause),
-        recur
-      )
-  }
-}
+export {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type ConsumerContext,
+  /**
+   * @since 0.1.0
+   * @category constructors
+   */
+  Control,
+  /**
+   * @since 0.1.0
+   * @category constructors
+   */
+  ControlEvent,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type ControlEventDefinition,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type DecodedMessage,
+  /**
+   * @since 0.1.0
+   * @category control
+   */
+  defaultControl,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  type StreamMessage
+} from "./internal/consumerData.js"
 
 /**
  * Options every consumer takes.
@@ -213,21 +136,6 @@ export const defaultReconnect: Schedule.Schedule<unknown> = Schedule.exponential
   Schedule.union(Schedule.spaced("5 seconds"))
 )
 
-const positiveInteger = (what: string, value: number | undefined, fallback: number) =>
-  value === undefined
-    ? Effect.succeed(fallback)
-    : Number.isSafeInteger(value) && value > 0
-    ? Effect.succeed(value)
-    : Effect.fail(RedisError.invalidArgument("XREADGROUP", `${what} must be a positive integer, got ${value}`))
-
-const positiveMillis = (what: string, value: Duration.DurationInput) => {
-  const decoded = Duration.decodeUnknown(value)
-  const millis = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
-  return Number.isFinite(millis) && millis >= 1
-    ? Effect.succeed(Math.round(millis))
-    : Effect.fail(RedisError.invalidArgument("XREADGROUP", `${what} must be a finite duration of at least 1 ms`))
-}
-
 const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
   Effect.gen(function*() {
     yield* Redis.validateName("XREADGROUP", "stream", options.stream)
@@ -235,10 +143,10 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
     yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
     return {
       context: { stream: options.stream, group: options.group, consumer: options.consumer },
-      block: yield* positiveMillis("block", options.block ?? "5 seconds"),
-      count: yield* positiveInteger("count", options.count, 100),
-      concurrency: yield* positiveInteger("concurrency", options.concurrency, 1),
-      heartbeat: options.heartbeat === undefined ? undefined : yield* positiveMillis("heartbeat", options.heartbeat),
+      block: yield* Validate.positiveMillis("XREADGROUP", "block", options.block ?? "5 seconds"),
+      count: yield* Validate.positiveInteger("XREADGROUP", "count", options.count, 100),
+      concurrency: yield* Validate.positiveInteger("XREADGROUP", "concurrency", options.concurrency, 1),
+      heartbeat: options.heartbeat === undefined ? undefined : yield* Validate.positiveMillis("XREADGROUP", "heartbeat", options.heartbeat),
       reconnect: options.reconnect ?? defaultReconnect,
       interruptHandlers: options.interruptHandlers ?? false
     }
@@ -290,7 +198,7 @@ const start = <A, E, R, EC, RC>(
   handle: (message: StreamMessage) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
   Effect.flatMap(settings(options), (config) =>
-    Loop.run({ ...config, handle, control: options.control ?? defaultControl, events: ControlEvent, defaultControl })).pipe(
+    Loop.run({ ...config, handle, control: options.control ?? defaultControl })).pipe(
       Effect.annotateLogs({
         package: "effect-redis-streams",
         module: "Consumer",

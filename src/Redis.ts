@@ -11,24 +11,22 @@ import type { ConfigError, Scope } from "effect"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import type { ClusterOptions as IOClusterOptions, RedisOptions as IORedisOptions } from "ioredis"
+import type { Arg, Command } from "./internal/command.js"
 import * as Slots from "./internal/slots.js"
 import * as RedisError from "./RedisError.js"
 
-/**
- * An argument of a Redis command.
- *
- * @since 0.1.0
- * @category models
- */
-export type Arg = string | number | Buffer
-
-/**
- * A command and its arguments, as sent in a pipeline or a transaction.
- *
- * @since 0.1.0
- * @category models
- */
-export type Command = readonly [command: string, args: ReadonlyArray<Arg>]
+export type {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Arg,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Command
+} from "./internal/command.js"
 
 /**
  * Something commands can be sent to: the shared connection, one master node,

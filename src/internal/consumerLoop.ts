@@ -18,7 +18,8 @@
  *   any lost connection.
  */
 import { Cause, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
-import type { ConsumerContext, Control, ControlEvent, StreamMessage } from "../Consumer.js"
+import type { ConsumerContext, Control, StreamMessage } from "./consumerData.js"
+import { ControlEvent, defaultControl } from "./consumerData.js"
 import * as Redis from "../Redis.js"
 import * as RedisError from "../RedisError.js"
 import * as Metrics from "./consumerMetrics.js"
@@ -28,7 +29,7 @@ import * as replies from "./replies.js"
 export const replyGrace = 3_000
 
 /** The consumer's settings, validated. */
-export interface Config<A, E, R, EC, RC> {
+export interface LoopSettings<A, E, R, EC, RC> {
   readonly context: ConsumerContext
   readonly block: number
   readonly count: number
@@ -38,10 +39,6 @@ export interface Config<A, E, R, EC, RC> {
   readonly interruptHandlers: boolean
   readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R>
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
-  /** The constructors of `ControlEvent` (passed in: this module only imports types from `Consumer`). */
-  readonly events: typeof ControlEvent
-  /** `Consumer.defaultControl` (passed in for the same reason). */
-  readonly defaultControl: (event: ControlEvent<unknown, unknown>) => Effect.Effect<Control>
 }
 
 /** A read of the group: `from` is `">"` for new entries, or an id to read own pending entries after it. */
@@ -103,7 +100,7 @@ const watchdog = (state: State) =>
 
 /** Runs the consumer: the loop in a fiber of its own, stopped gracefully when this fiber is interrupted. */
 export const run = <A, E, R, EC, RC>(
-  config: Config<A, E, R, EC, RC>
+  config: LoopSettings<A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
@@ -143,7 +140,7 @@ class State {
   exit: ControlEvent<unknown, unknown> | undefined = undefined
 }
 
-const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
+const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: State) =>
   Effect.gen(function*() {
     const { block, context, count } = config
     const { consumer, group, stream } = context
@@ -264,7 +261,7 @@ const loop = <A, E, R, EC, RC>(config: Config<A, E, R, EC, RC>, state: State) =>
             yield* start(reconnect(outcome.error))
             continue
           }
-          const event = config.events.ReadFailed({ error: outcome.error, context })
+          const event = ControlEvent.ReadFailed({ error: outcome.error, context })
           if ((yield* config.control(event))._tag === "Exit") return yield* Effect.fail(outcome.error)
           yield* start(exchange(startOfBacklog))
           continue
@@ -301,15 +298,15 @@ type Recorder = Metrics.Recorder
  * always recurs then).
  */
 const batchHandler = <A, E, R, EC, RC>(
-  config: Config<A, E, R, EC, RC>,
+  config: LoopSettings<A, E, R, EC, RC>,
   state: State,
   metrics: Recorder,
   tracing: boolean
 ) => {
   const { context } = config
   const { consumer, group, stream } = context
-  const { Handled, HandlerFailed } = config.events
-  const recurOnHandled = config.control === config.defaultControl
+  const { Handled, HandlerFailed } = ControlEvent
+  const recurOnHandled = config.control === defaultControl
   const track = config.heartbeat !== undefined
   let handled = 0
   let failed = 0

@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { Command as IOCommand } from "ioredis"
-import type { Command } from "../Redis.js"
+import type { Command } from "./command.js"
 import * as RedisError from "../RedisError.js"
 
 /** The keys of a command, by the ioredis command table (none for an unknown command). */

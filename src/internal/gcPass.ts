@@ -1,0 +1,127 @@
+/**
+ * The Redis side of a gc pass: the pending list and consumers it reads, the
+ * atomic dead-letter script and the claims that carry out a page's plan, the
+ * deregistration of idle consumers, and the pass's metrics.
+ */
+import { Effect, Metric } from "effect"
+import * as Groups from "../Groups.js"
+import * as Redis from "../Redis.js"
+import type { GcAction, Plan } from "./gcPlan.js"
+import type { Settings } from "./gcSettings.js"
+import * as Replies from "./replies.js"
+
+const actionsCounter = Metric.counter("effect_redis_streams_gc_actions", {
+  description: "Pending entries and consumers acted on by Gc.collect, by action",
+  incremental: true
+})
+
+export const passTimer = Metric.timerWithBoundaries("effect_redis_streams_gc_pass_duration", [10, 50, 100, 500, 1_000, 5_000, 30_000])
+
+export const consumersOf = (stream: string, group: string) =>
+  Effect.flatMap(Redis.Redis, (redis) => redis.send("XINFO", ["CONSUMERS", stream, group])).pipe(
+    Effect.flatMap(Replies.consumerInfos)
+  )
+
+/**
+ * Dead-letters a page of entries atomically per entry: an entry is written to
+ * the dead-letter stream and acked only if it is still pending for the same
+ * consumer, not delivered again and not touched since XPENDING saw it (idle
+ * not reset); otherwise it is skipped. Returns the ids dead-lettered.
+ */
+const dlqScript = `
+local stream, dlq, group, include = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
+local t = redis.call('TYPE', dlq)['ok']
+if t ~= 'none' and t ~= 'stream' then return redis.error_reply('WRONGTYPE the dead-letter key ' .. dlq .. ' is not a stream') end
+local payloads = {}
+if include and #ARGV > 2 then
+  -- a page's entries are mostly contiguous in the stream: read their payloads in one bounded range
+  for _, e in ipairs(redis.call('XRANGE', stream, ARGV[3], ARGV[#ARGV - 3], 'COUNT', (#ARGV - 2) / 2)) do payloads[e[1]] = e[2] end
+end
+local done = {}
+for i = 3, #ARGV, 4 do
+  local id, consumer = ARGV[i], ARGV[i + 1]
+  local p = redis.call('XPENDING', stream, group, id, id, 1)[1]
+  if p and p[2] == consumer and p[3] >= tonumber(ARGV[i + 2]) and p[4] == tonumber(ARGV[i + 3]) then
+    local entry = { 'XADD', dlq, '*', 'stream', stream, 'group', group, 'consumer', consumer, 'id', id, 'idle', p[3], 'deliveries', p[4] }
+    if include then
+      local fields = payloads[id]
+      if fields == nil then
+        local found = redis.call('XRANGE', stream, id, id)[1]
+        fields = found and found[2] or {}
+      end
+      for _, v in ipairs(fields) do entry[#entry + 1] = v end
+    end
+    redis.call(unpack(entry))
+    redis.call('XACK', stream, group, id)
+    done[#done + 1] = id
+  end
+end
+return done`
+
+const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.PendingEntry>) => {
+  if (entries.length === 0 || settings.dlq === false) return Effect.succeed(new Set<string>())
+  const args: Array<Redis.Arg> = [dlqScript, 2, settings.stream, settings.dlq.stream, settings.group, settings.dlq.includeMessage ? "1" : "0"]
+  for (const e of entries) args.push(e.id, e.consumer, e.idle, e.deliveries)
+  return Effect.flatMap(Redis.Redis, (redis) => redis.send("EVAL", args)).pipe(
+    Effect.flatMap((reply) => Replies.ids("EVAL", reply)),
+    Effect.map((ids) => new Set(ids))
+  )
+}
+
+/**
+ * Claims entries for one claimant in one XCLAIM. The min-idle-time is the
+ * lowest idle time XPENDING reported for them, so an entry read, claimed or
+ * acked since then is skipped rather than taken twice.
+ */
+const claim = (settings: Settings, claimant: string, entries: ReadonlyArray<Replies.PendingEntry>) => {
+  let minIdle = Infinity
+  for (const e of entries) minIdle = Math.min(minIdle, e.idle)
+  return Effect.flatMap(Redis.Redis, (redis) =>
+    redis.send("XCLAIM", [settings.stream, settings.group, claimant, minIdle, ...entries.map((e) => e.id), "JUSTID"])).pipe(
+      Effect.flatMap((reply) => Replies.ids("XCLAIM", reply))
+    )
+}
+
+/** Carries out a page's plan (dead letters first, then claims) and returns what was done, in entry order. */
+export const runPage = (settings: Settings, plans: ReadonlyArray<Plan>) =>
+  Effect.gen(function*() {
+    if (settings.dryRun) return plans
+    const dead = yield* deadLetterPage(settings, plans.filter((p) => p.action === "Dlq").map((p) => p.entry))
+    const byClaimant = new Map<string, Array<Replies.PendingEntry>>()
+    for (const p of plans) {
+      if (p.action !== "Rebalance") continue
+      const entries = byClaimant.get(p.claimant!)
+      if (entries === undefined) byClaimant.set(p.claimant!, [p.entry])
+      else entries.push(p.entry)
+    }
+    const claimed = new Set<string>()
+    for (const [claimant, entries] of byClaimant) {
+      for (const id of yield* claim(settings, claimant, entries)) claimed.add(id)
+    }
+    return plans.map((p): Plan =>
+      (p.action === "Dlq" && !dead.has(p.entry.id)) || (p.action === "Rebalance" && !claimed.has(p.entry.id))
+        ? { entry: p.entry, action: "Noop" }
+        : p
+    )
+  })
+
+/**
+ * Removes consumers idle past `deregister.idle` that hold no pending entry
+ * (`Groups.deregisterIdle`: checked and done atomically on the server). A dry
+ * run predicts it from the consumers seen at the start and the pending counts
+ * the planned actions leave.
+ */
+export const deregisterIdle = (settings: Settings, consumers: ReadonlyArray<Replies.ConsumerInfo>, pending: Map<string, number>) => {
+  if (settings.deregister === false) return Effect.succeed([])
+  const idle = settings.deregister
+  return settings.dryRun
+    ? Effect.succeed(consumers.filter((c) => c.idle > idle && (pending.get(c.name) ?? 0) <= 0).map((c) => c.name))
+    : Groups.deregisterIdle(settings.stream, settings.group, idle)
+}
+
+export const record = (actions: ReadonlyArray<GcAction>) => {
+  const counts = new Map<string, number>()
+  for (const action of actions) counts.set(action._tag, (counts.get(action._tag) ?? 0) + 1)
+  return Effect.forEach(counts, ([tag, n]) => Metric.incrementBy(Metric.tagged(actionsCounter, "action", tag), n), { discard: true })
+}
+
