@@ -1,0 +1,130 @@
+/**
+ * The package as an application gets it: `npm pack`, then installed from the
+ * tarball into fresh apps. With Effect 3 the app's own `effect` is the only
+ * copy, a small program runs against a real redis-server and the CLI starts;
+ * with Effect 4 npm refuses the install, naming the peer dependency.
+ *
+ * The package is built into a staging folder (not `dist/`, which other test
+ * files build at the same time) and packed from there.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as Path from "node:path"
+import { afterAll, beforeAll } from "vitest"
+
+const root = Path.resolve(import.meta.dirname, "..")
+const work = fs.mkdtempSync(Path.join(os.tmpdir(), "ers-package-"))
+/** The Effect 3 version the app picks: the lowest the package declares, not the one this repo uses. */
+const appEffect = "3.22.2"
+
+interface Result {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const run = (command: string, args: ReadonlyArray<string>, cwd: string): Promise<Result> =>
+  new Promise((resolve) => {
+    const { REDIS_URL: _, npm_config_prefix: __, ...env } = process.env
+    execFile(command, args, { cwd, env: { ...env, NO_COLOR: "1" }, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr }))
+  })
+
+const ok = (result: Result): string => {
+  if (result.code !== 0) throw new Error(`exit ${result.code}\n${result.stdout}\n${result.stderr}`)
+  return result.stdout
+}
+
+const npm = (cwd: string, ...args: ReadonlyArray<string>) => run("npm", [...args, "--no-audit", "--no-fund"], cwd)
+
+let tarball = ""
+
+beforeAll(async () => {
+  const staging = Path.join(work, "staging")
+  fs.mkdirSync(staging)
+  for (const file of ["package.json", "README.md"]) fs.copyFileSync(Path.join(root, file), Path.join(staging, file))
+  fs.cpSync(Path.join(root, "src"), Path.join(staging, "src"), { recursive: true })
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+  ok(await run(process.execPath, [tsc, "-p", Path.join(root, "tsconfig.build.json"), "--outDir", Path.join(staging, "dist")], root))
+  const packed = ok(await npm(staging, "pack", "--ignore-scripts", "--json", "--pack-destination", work))
+  tarball = Path.join(work, JSON.parse(packed)[0].filename)
+}, 240_000)
+
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }))
+
+const app = (name: string, dependencies: Record<string, string>) => {
+  const dir = Path.join(work, name)
+  fs.mkdirSync(dir)
+  fs.writeFileSync(
+    Path.join(dir, "package.json"),
+    JSON.stringify({ name, version: "1.0.0", private: true, type: "module", dependencies: { ...dependencies, "effect-redis-streams": `file:${tarball}` } })
+  )
+  return dir
+}
+
+/** Every installed copy of `effect` in the app, by version. */
+const effectCopies = (dir: string): Array<string> => {
+  const found: Array<string> = []
+  const walk = (modules: string) => {
+    if (!fs.existsSync(modules)) return
+    for (const entry of fs.readdirSync(modules)) {
+      const at = Path.join(modules, entry)
+      if (entry.startsWith("@")) walk(at)
+      else if (entry === "effect") found.push(JSON.parse(fs.readFileSync(Path.join(at, "package.json"), "utf8")).version)
+      walk(Path.join(at, "node_modules"))
+    }
+  }
+  walk(Path.join(dir, "node_modules"))
+  return found
+}
+
+const program = `
+import { Effect } from "effect"
+import { Consumer, Groups, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
+
+const stream = "stream/app"
+const group = "group/app"
+const main = Effect.gen(function*() {
+  yield* Groups.create(stream, group, { from: "0" })
+  yield* Streams.xaddMap(stream, "*", { greeting: "hello" })
+  return yield* Consumer.run({
+    stream,
+    group,
+    consumer: "consumer/app/0",
+    block: "100 millis",
+    handler: (message) => Effect.succeed(message.fields.greeting),
+    control: (event) => Effect.succeed(event._tag === "Handled" ? Consumer.Control.Exit() : Consumer.Control.Recur())
+  })
+})
+
+Effect.runPromise(Effect.provide(main, RedisTest.layer())).then((value) => console.log("handled:", value))
+`
+
+describe("the packed package", () => {
+  it("installs beside the app's own Effect 3 as its only copy, runs a program and the CLI", async () => {
+    const dir = app("app-effect3", { effect: appEffect })
+    ok(await npm(dir, "install"))
+    expect(effectCopies(dir)).toEqual([appEffect])
+    expect(ok(await npm(dir, "ls", "effect")).match(new RegExp(`effect@${appEffect.replaceAll(".", "\\.")}(?! deduped)`, "g"))).toHaveLength(1)
+
+    fs.writeFileSync(Path.join(dir, "main.mjs"), program)
+    expect(ok(await run(process.execPath, ["main.mjs"], dir))).toContain("handled: hello")
+
+    const help = ok(await run(Path.join(dir, "node_modules/.bin/effect-redis-streams"), ["--help"], dir))
+    expect(help).toContain("effect-redis-streams")
+    expect(help).toContain("stats")
+  }, 300_000)
+
+  it("refuses to install beside Effect 4, naming the peer dependency", async () => {
+    const dir = app("app-effect4", { effect: "^4.0.0" })
+    const result = await npm(dir, "install", "--dry-run")
+    expect(result.code).not.toBe(0)
+    expect(result.stderr).toMatch(/ERESOLVE/)
+    expect(result.stderr).toMatch(/Could not resolve dependency:\s+npm error peer effect@"\^3\.22\.2"/)
+    expect(result.stderr).toMatch(/from effect-redis-streams@/)
+  }, 300_000)
+})
