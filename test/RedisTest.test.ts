@@ -1,6 +1,9 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
 import { Redis } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
 import { eventually } from "./utils.js"
@@ -87,6 +90,67 @@ describe("RedisTest.server", () => {
       expect(reply).toBe("external")
       expect(Option.isSome(yield* server.pid)).toBe(true)
     }).pipe(Effect.provide(NodeContext.layer)))
+})
+
+/** True when something accepts connections on the port. */
+const listening = (port: number) =>
+  Effect.async<boolean>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    socket.once("connect", () => (socket.destroy(), resume(Effect.succeed(true))))
+    socket.once("error", () => (socket.destroy(), resume(Effect.succeed(false))))
+  })
+
+/** Whether the process is gone (or a zombie, which holds no socket, waiting to be reaped). */
+const gone = (pid: number) => {
+  try {
+    return /^State:\s+Z/m.test(Fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+  } catch {
+    return true
+  }
+}
+
+describe("RedisTest servers outlive no test process", () => {
+  it.scopedLive("a test process SIGKILLed from outside takes its redis-server with it", () =>
+    Effect.gen(function*() {
+      const script = new URL("./support/holdServer.ts", import.meta.url).pathname
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] })),
+        (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+      )
+      const [port, pid] = yield* Effect.async<ReadonlyArray<number>>((resume) => {
+        let out = ""
+        child.stdout!.on("data", (chunk) => {
+          out += chunk
+          if (out.includes("\n")) resume(Effect.succeed(out.trim().split(" ").map(Number)))
+        })
+      })
+      expect(yield* listening(port!)).toBe(true)
+      expect(gone(pid!)).toBe(false)
+      child.kill("SIGKILL")
+      yield* eventually(Effect.gen(function*() {
+        expect(yield* listening(port!)).toBe(false)
+        expect(gone(pid!)).toBe(true)
+      }))
+    }), 30_000)
+})
+
+describe("RedisTest.layerCluster", () => {
+  it.scopedLive("with REDIS_CLUSTER_URLS set, it uses that cluster and refuses to control its nodes", () =>
+    Effect.gen(function*() {
+      const spawned = yield* RedisTest.cluster()
+      yield* withEnv("REDIS_CLUSTER_URLS", spawned.urls.join(", "))
+      yield* Effect.gen(function*() {
+        const existing = yield* RedisTest.RedisTestCluster
+        expect(existing.urls).toEqual(spawned.urls)
+        expect((yield* Effect.flip(existing.nodes[0]!.stop)).message).toContain("REDIS_CLUSTER_URLS is set")
+        yield* existing.waitUntilOk
+        const redis = yield* Redis.Redis
+        expect(redis.isCluster).toBe(true)
+        yield* redis.send("SET", ["{existing}key", "v"])
+        expect(yield* redis.send("GET", ["{existing}key"])).toBe("v")
+      }).pipe(Effect.provide(RedisTest.layerCluster()))
+      for (const node of spawned.nodes) expect(Option.isSome(yield* node.pid)).toBe(true)
+    }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })
 
 layer(RedisTest.layer(), { excludeTestServices: true })("RedisTest.layer", (it) => {

@@ -16,7 +16,12 @@
  * `REDIS_SERVER_BIN` names the binary to spawn (default `redis-server` on `PATH`).
  *
  * `layerCluster()` spawns a real Redis Cluster of three masters instead, set
- * up over the protocol (no `redis-cli`), always spawned.
+ * up over the protocol (no `redis-cli`); with `REDIS_CLUSTER_URLS` set (the
+ * nodes' `redis://` URLs, comma-separated) it uses that cluster instead.
+ *
+ * Spawned servers cannot outlive the process that spawned them on Linux
+ * (where `setpriv` gives them a parent-death signal): a test run killed from
+ * outside leaves no `redis-server` behind.
  *
  * @since 0.1.0
  */
@@ -24,6 +29,7 @@ import { Command, CommandExecutor, FileSystem } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import type { Scope } from "effect"
 import { Clock, Context, Duration, Effect, Exit, Layer, Option, Ref, Schema, Scope as ScopeModule } from "effect"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Replies from "../internal/replies.js"
 import * as Redis from "../Redis.js"
@@ -135,6 +141,32 @@ const ping = (port: number): Effect.Effect<boolean> =>
 
 const binary = (): string => process.env["REDIS_SERVER_BIN"] ?? "redis-server"
 
+/** The path of an executable: itself when it names a path, otherwise looked up on `PATH`. */
+const onPath = (bin: string): string | undefined => {
+  const executable = (path: string) => {
+    try {
+      Fs.accessSync(path, Fs.constants.X_OK)
+      return Fs.statSync(path).isFile()
+    } catch {
+      return false
+    }
+  }
+  if (bin.includes("/")) return executable(bin) ? bin : undefined
+  return (process.env["PATH"] ?? "").split(":").map((dir) => `${dir || "."}/${bin}`).find(executable)
+}
+
+/**
+ * How the server is launched so that it cannot outlive this process: on
+ * Linux through util-linux's `setpriv --pdeathsig SIGKILL`, which sets the
+ * parent-death signal and then execs the server (same pid), so a test
+ * process killed from outside (SIGKILL, `timeout`) takes its servers with
+ * it. Elsewhere, or without `setpriv`, the server is spawned directly and
+ * only the scope's finalizer stops it.
+ */
+const launcher: ReadonlyArray<string> = process.platform === "linux" && onPath("setpriv") !== undefined
+  ? ["setpriv", "--pdeathsig", "SIGKILL", "--"]
+  : []
+
 const missingBinary = (bin: string, cause: unknown) =>
   new RedisTestError({
     reason: "NotInstalled",
@@ -181,8 +213,11 @@ const spawn = (
 ): Effect.Effect<Running, RedisTestError, CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
     const bin = binary()
+    // setpriv would report a missing server only as its own exit code: look first
+    if (launcher.length > 0 && onPath(bin) === undefined) return yield* missingBinary(bin, undefined)
     const scope = yield* ScopeModule.make()
-    const command = Command.make(bin, ...serverArgs(port, dir, options)).pipe(Command.stderr("inherit"))
+    const [program, ...args] = [...launcher, bin, ...serverArgs(port, dir, options)]
+    const command = Command.make(program!, ...args).pipe(Command.stderr("inherit"))
     const process = yield* Command.start(command).pipe(
       ScopeModule.extend(scope),
       Effect.mapError((cause) =>
@@ -217,9 +252,9 @@ const signal = (running: Option.Option<Running>, name: NodeJS.Signals) =>
     })
   })
 
-const external = (url: string): Server => {
+const external = (url: string, variable = "REDIS_URL"): Server => {
   const parsed = new URL(url)
-  const refuse = Effect.fail(new RedisTestError({ reason: "Control", message: `REDIS_URL is set (${url}): the server is not ours to control` }))
+  const refuse = Effect.fail(new RedisTestError({ reason: "Control", message: `${variable} is set (${url}): the server is not ours to control` }))
   return {
     host: parsed.hostname,
     port: Number(parsed.port || 6379),
@@ -396,15 +431,11 @@ const clusterOk = (client: Redis.Service) =>
     Effect.map((info) => info["cluster_state"] === "ok")
   )
 
-/** Polls CLUSTER INFO on every running node until all say `cluster_state:ok`. */
-const waitUntilOk = (
-  nodes: ReadonlyArray<Server>,
-  timeout: Duration.DurationInput
-): Effect.Effect<void, RedisTestError> =>
+/** Polls CLUSTER INFO on every one of `nodes` until all say `cluster_state:ok`. */
+const pollOk = (nodes: ReadonlyArray<Server>, timeout: Duration.DurationInput): Effect.Effect<void, RedisTestError> =>
   Effect.gen(function*() {
-    const running = yield* Effect.filter(nodes, (node) => Effect.map(node.pid, Option.isSome))
     const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
-    yield* withNodes(running, (clients) =>
+    yield* withNodes(nodes, (clients) =>
       Effect.gen(function*() {
         while (!(yield* Effect.forEach(clients, clusterOk)).every((ok) => ok)) {
           if (Date.now() > deadline) {
@@ -414,6 +445,22 @@ const waitUntilOk = (
         }
       }))
   }).pipe(Effect.withClock(liveClock))
+
+/** {@link pollOk} over the nodes that run (a stopped node is left out). */
+const waitUntilOk = (nodes: ReadonlyArray<Server>, timeout: Duration.DurationInput): Effect.Effect<void, RedisTestError> =>
+  Effect.flatMap(Effect.filter(nodes, (node) => Effect.map(node.pid, Option.isSome)), (running) => pollOk(running, timeout))
+
+/** A cluster someone else runs, from its nodes' URLs: its nodes are not ours to control. */
+const externalCluster = (urls: ReadonlyArray<string>, timeout: Duration.DurationInput): ClusterServer => {
+  const nodes = urls.map((url) => external(url, "REDIS_CLUSTER_URLS"))
+  return { nodes, urls, waitUntilOk: pollOk(nodes, timeout) }
+}
+
+/** The nodes named by `REDIS_CLUSTER_URLS` (comma-separated `redis://` URLs), if it is set. */
+const clusterUrlsFromEnv = (): ReadonlyArray<string> | undefined => {
+  const urls = (process.env["REDIS_CLUSTER_URLS"] ?? "").split(",").map((url) => url.trim()).filter((url) => url !== "")
+  return urls.length > 0 ? urls : undefined
+}
 
 /**
  * Spawns a real Redis Cluster of `masters` (default 3) nodes on free ports,
@@ -448,17 +495,25 @@ export const cluster = (
   })
 
 /**
- * The test cluster as a layer.
+ * The test cluster as a layer: the cluster named by `REDIS_CLUSTER_URLS`
+ * (comma-separated node URLs, read when the layer is built) when it is set,
+ * a spawned one otherwise.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerClusterServer = (options: ClusterServerOptions = {}): Layer.Layer<RedisTestCluster, RedisTestError> =>
-  Layer.scoped(RedisTestCluster, cluster(options)).pipe(Layer.provide(NodeContext.layer))
+  Layer.unwrapEffect(Effect.sync(() => {
+    const urls = clusterUrlsFromEnv()
+    if (urls === undefined) return Layer.scoped(RedisTestCluster, cluster(options)).pipe(Layer.provide(NodeContext.layer))
+    const existing = externalCluster(urls, options.startTimeout ?? "10 seconds")
+    return Layer.effect(RedisTestCluster, Effect.as(existing.waitUntilOk, existing))
+  }))
 
 /**
  * A test cluster (three masters by default) and a `Redis.Redis` connected to it
- * (`Redis.layerCluster`). `REDIS_URL` does not apply: a cluster is always spawned.
+ * (`Redis.layerCluster`): the cluster named by `REDIS_CLUSTER_URLS` when it
+ * is set (`REDIS_URL` does not apply), a spawned one otherwise.
  *
  * @since 0.1.0
  * @category layers
