@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--n N] [--skip-bullmq] [--only drain/,gc/]
- *   [--count 1000] [--concurrency 1] [--rate 10000] [--isolate all|memory|none] [--profile [dir]]`
+ *   [--count 1000] [--concurrency 1] [--rate 10000] [--isolate all|memory|none] [--profile [dir]] [--heap-profile [dir]]`
  *
  * Spawns a private redis-server on a free port, runs every scenario on a
  * fresh stream (the hand-written ioredis baselines in the same run), prints
@@ -35,8 +35,10 @@ const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
     let n: number | undefined
     let only: ReadonlyArray<string> | undefined
     let profileDir: string | undefined
+    let heapProfileDir: string | undefined
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!
+      const dir = (fallback: string) => argv[i + 1]?.startsWith("--") === false ? argv[++i]! : join(tmpdir(), fallback)
       const value = (min = 1) => {
         const next = argv[++i]
         const number = Number(next)
@@ -51,11 +53,12 @@ const parse = (argv: ReadonlyArray<string>): Effect.Effect<Flags, BenchError> =>
       else if (arg === "--concurrency") tuning.concurrency = value()
       else if (arg === "--rate") tuning.rate = value(0)
       else if (arg === "--only") only = (argv[++i] ?? "").split(",").filter((s) => s !== "")
-      else if (arg === "--profile") profileDir = argv[i + 1]?.startsWith("--") === false ? argv[++i] : join(tmpdir(), "effect-redis-streams-profiles")
+      else if (arg === "--profile") profileDir = dir("effect-redis-streams-profiles")
+      else if (arg === "--heap-profile") heapProfileDir = dir("effect-redis-streams-heap-profiles")
       else throw new Error(`unknown option ${arg}`)
     }
     // Quick runs start a child only where memory is the point: child start-up dominates them.
-    return Effect.succeed({ ...flags, tuning, isolate: flags.isolate ?? (flags.quick ? "memory" : "all"), n, only, profileDir })
+    return Effect.succeed({ ...flags, tuning, isolate: flags.isolate ?? (flags.quick ? "memory" : "all"), n, only, profileDir, heapProfileDir })
   }).pipe(Effect.catchAllDefect((cause) => new BenchError({ message: String(cause) })))
 
 const main = Effect.gen(function*() {
@@ -75,6 +78,7 @@ const main = Effect.gen(function*() {
       ...row.extra
     })))))
   if (flags.profileDir !== undefined) yield* Console.error(`CPU profiles in ${flags.profileDir}`)
+  if (flags.heapProfileDir !== undefined) yield* Console.error(`heap profiles in ${flags.heapProfileDir} (npx tsx bench/heapProfile.ts <file> <n>)`)
   yield* Console.log(`\n${table(rows)}\n`)
   for (const line of targets(rows)) yield* Console.log(line)
 })

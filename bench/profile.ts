@@ -6,6 +6,7 @@
 import { Console, Effect, Schema } from "effect"
 import { NodeRuntime } from "@effect/platform-node"
 import { readFileSync } from "node:fs"
+import { origin, short } from "./frames.js"
 
 const Profile = Schema.Struct({
   nodes: Schema.Array(Schema.Struct({
@@ -16,24 +17,6 @@ const Profile = Schema.Struct({
   samples: Schema.Array(Schema.Number),
   timeDeltas: Schema.Array(Schema.Number)
 })
-
-/** Where a script lives: its package, or the repository file. */
-const origin = (url: string): string => {
-  const modules = url.lastIndexOf("node_modules/")
-  if (modules >= 0) {
-    const rest = url.slice(modules + "node_modules/".length).split("/")
-    return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!
-  }
-  if (url === "") return "(native, gc, idle)"
-  if (url.startsWith("node:")) return "node"
-  return url.replace(/^file:\/\/.*?\/(src|bench)\//, "$1/")
-}
-
-/** The script's path inside its package or the repository. */
-const short = (url: string): string => {
-  const modules = url.lastIndexOf("node_modules/")
-  return modules >= 0 ? url.slice(modules + "node_modules/".length).replace("/dist/esm/", "/") : origin(url)
-}
 
 const top = (times: Map<string, number>, total: number, count: number) =>
   [...times].sort((a, b) => b[1] - a[1]).slice(0, count).map(([name, us]) =>

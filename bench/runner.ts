@@ -5,7 +5,7 @@
 import { Command } from "@effect/platform"
 import { Effect, Schema, Stream } from "effect"
 import { build } from "esbuild"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { withClient } from "./raw.js"
 import type { Ctx, Scenario, Tuning } from "./scenario.js"
@@ -31,6 +31,8 @@ export interface Options {
   readonly isolate: "all" | "memory" | "none"
   /** Write a CPU profile of each child's timed run to `<profileDir>/<scenario>.cpuprofile`. */
   readonly profileDir?: string | undefined
+  /** Write a sampling heap profile of each child's timed run to `<heapProfileDir>/<scenario>.heapprofile`. */
+  readonly heapProfileDir?: string | undefined
 }
 
 export interface Row {
@@ -53,25 +55,33 @@ const childBundle = fileURLToPath(new URL("../.bench-build/child.mjs", import.me
 /**
  * Bundles the child with esbuild (dependencies left external), so children
  * run plain JavaScript: under the tsx loader every child would carry ~70 MB
- * of transpiler in its peak RSS, which is no cost of the library.
+ * of transpiler in its peak RSS, which is no cost of the library. Each
+ * scenario module is a chunk of its own (`splitting`), loaded only by the
+ * child that runs it: in one file, every module's imports (BullMQ, and
+ * @effect/platform-node for the live producer: ~55 MB) would be loaded by
+ * every child.
  */
 const bundleChild = promise("esbuild", () =>
   build({
     entryPoints: [childPath],
     bundle: true,
+    splitting: true,
     platform: "node",
     format: "esm",
     packages: "external",
-    outfile: childBundle,
+    outdir: dirname(childBundle),
+    outExtension: { ".js": ".mjs" },
     logLevel: "warning"
   })
 )
 
 const runChild = ({ module, scenario }: Located, ctx: Ctx, options: Options) =>
   Effect.gen(function*() {
-    const profile = options.profileDir === undefined
-      ? {}
-      : { BENCH_CPU_PROFILE: join(options.profileDir, `${scenario.name.replace("/", "-")}.cpuprofile`) }
+    const file = scenario.name.replace("/", "-")
+    const profile = {
+      ...(options.profileDir === undefined ? {} : { BENCH_CPU_PROFILE: join(options.profileDir, `${file}.cpuprofile`) }),
+      ...(options.heapProfileDir === undefined ? {} : { BENCH_HEAP_PROFILE: join(options.heapProfileDir, `${file}.heapprofile`) })
+    }
     const command = Command.make(process.execPath, ...(scenario.execArgv ?? []), childBundle, module, scenario.name, JSON.stringify(ctx)).pipe(
       Command.env(profile),
       Command.stderr("inherit")
