@@ -51,11 +51,17 @@ const startOfBacklog: Read = { from: "0-0", block: false }
 const blocking: Read = { from: ">", block: true }
 const readAhead: Read = { from: ">", block: false }
 
+/** What one read brought, decoded straight into the handler's messages. */
 interface Batch {
-  readonly entries: ReadonlyArray<replies.Entry>
-  /** Delivery counts of backlog entries; new entries are at their first delivery. */
-  readonly deliveries: ReadonlyMap<string, number> | undefined
+  /** The entries to handle, in stream order. */
+  readonly messages: ReadonlyArray<StreamMessage>
+  /** Ids of pending entries whose payload was trimmed from the stream: acked, never handled. */
+  readonly trimmed: ReadonlyArray<string>
+  /** The last id read (`undefined`: nothing was read), where a read of the backlog goes on. */
+  readonly lastId: string | undefined
 }
+
+const emptyBatch: Batch = { messages: [], trimmed: [], lastId: undefined }
 
 /** What a read fiber ends with: it never fails. */
 type Outcome =
@@ -66,8 +72,7 @@ type Outcome =
 const afterEmpty = (read: Read): Read => (read.from === ">" && read.block ? startOfBacklog : blocking)
 
 /** After a non-empty batch of `read`: the read-ahead. */
-const afterBatch = (read: Read, entries: ReadonlyArray<replies.Entry>): Read =>
-  read.from === ">" ? readAhead : { from: entries[entries.length - 1]!.id, block: false }
+const afterBatch = (read: Read, lastId: string): Read => read.from === ">" ? readAhead : { from: lastId, block: false }
 
 /**
  * Effect's built-in tracer: its spans go nowhere but cost more than the
@@ -162,20 +167,41 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         ? ["GROUP", group, consumer, "COUNT", count, "BLOCK", block, "STREAMS", stream, read.from]
         : ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, read.from]
 
-    const deliveriesOf = (entries: ReadonlyArray<replies.Entry>) =>
-      connection.send("XPENDING", [stream, group, entries[0]!.id, entries[entries.length - 1]!.id, entries.length, consumer])
-        .pipe(
-          Effect.flatMap(replies.pendingEntries),
-          Effect.map((rows) => new Map(rows.map((row) => [row.id, row.deliveries])))
-        )
+    const deliveriesOf = (first: string, last: string, count: number) =>
+      connection.send("XPENDING", [stream, group, first, last, count, consumer]).pipe(
+        Effect.flatMap(replies.pendingEntries),
+        Effect.map((rows) => new Map(rows.map((row) => [row.id, row.deliveries])))
+      )
 
-    const batchOf = (read: Read, reply: unknown): Effect.Effect<Batch, RedisError.RedisError> =>
-      Effect.flatMap(replies.streams("XREADGROUP", reply), (streams): Effect.Effect<Batch, RedisError.RedisError> => {
-        const entries = streams[0]?.entries ?? []
-        return read.from === ">" || entries.length === 0
-          ? Effect.succeed({ entries, deliveries: undefined })
-          : Effect.map(deliveriesOf(entries), (deliveries) => ({ entries, deliveries }))
+    /** The messages of a read; new entries are at their first delivery, backlog entries at XPENDING's count. */
+    const decode = (reply: unknown, deliveries: ReadonlyMap<string, number> | undefined) =>
+      Effect.suspend((): Effect.Effect<Batch, RedisError.RedisError> => {
+        const messages: Array<StreamMessage> = []
+        const trimmed: Array<string> = []
+        let lastId: string | undefined
+        // groupRead calls back for every entry before it returns
+        const parsed = replies.groupRead("XREADGROUP", reply, (id, fields) => {
+          lastId = id
+          if (fields === null) trimmed.push(id)
+          else messages.push({ stream, group, consumer, id, fields, deliveries: deliveries?.get(id) ?? 1 })
+        })
+        return Effect.as(parsed, lastId === undefined ? emptyBatch : { messages, trimmed, lastId })
       })
+
+    /** The first and last id of a reply of own pending entries, and how many it has (for XPENDING). */
+    const backlogRange = (reply: unknown) => {
+      const items: unknown = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined
+      return Array.isArray(items) && items.length > 0 && Array.isArray(items[0]) && Array.isArray(items[items.length - 1])
+        ? { first: String(items[0][0]), last: String(items[items.length - 1][0]), count: items.length }
+        : undefined
+    }
+
+    const batchOf = (read: Read, reply: unknown): Effect.Effect<Batch, RedisError.RedisError> => {
+      const range = read.from === ">" ? undefined : backlogRange(reply)
+      return range === undefined
+        ? decode(reply, undefined)
+        : Effect.flatMap(deliveriesOf(range.first, range.last, range.count), (deliveries) => decode(reply, deliveries))
+    }
 
     const readEntries = (read: Read) =>
       Effect.flatMap(connection.send("XREADGROUP", readArgs(read)), (reply) => batchOf(read, reply))
@@ -208,7 +234,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
             })
           ),
           Effect.map((batch): Outcome => {
-            if (config.heartbeat !== undefined) for (const entry of batch.entries) state.held.add(entry.id)
+            if (config.heartbeat !== undefined) for (const message of batch.messages) state.held.add(message.id)
             return { _tag: "Read", read, batch }
           }),
           Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable }))
@@ -271,11 +297,11 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           yield* driver.reset
         }
         const { batch, read } = outcome
-        if (batch.entries.length === 0) {
+        if (batch.lastId === undefined) {
           yield* start(exchange(afterEmpty(read)))
           continue
         }
-        yield* start(exchange(afterBatch(read, batch.entries)))
+        yield* start(exchange(afterBatch(read, batch.lastId)))
         yield* handleBatch(batch)
         const exited = state.exit as ControlEvent<A, E> | undefined
         if (exited !== undefined) {
@@ -344,22 +370,19 @@ const batchHandler = <A, E, R, EC, RC>(
     return decide(HandlerFailed({ message, cause, context }))
   }
 
-  const trimmed = (id: string) => {
-    state.unacked.push(id)
-    metrics.add(Metrics.trimmed, 1)
-    return Effect.logWarning(`pending entry ${id} was trimmed from the stream; acked without handling`)
-  }
+  /** Acks the batch's trimmed entries without handling them, with a warning each. */
+  const trimmed = (ids: ReadonlyArray<string>) =>
+    Effect.forEach(ids, (id) => {
+      state.unacked.push(id)
+      metrics.add(Metrics.trimmed, 1)
+      return Effect.logWarning(`pending entry ${id} was trimmed from the stream; acked without handling`)
+    }, { discard: true })
 
-  /** The entry's handling, unless the consumer is stopping or exiting, or the entry was trimmed. */
+  /** The message's handling, unless the consumer is stopping or exiting. */
   const one = (
-    entry: replies.Entry,
-    deliveries: number,
+    message: StreamMessage,
     handle: (message: StreamMessage) => Effect.Effect<void, EC, R | RC>
-  ): Effect.Effect<void, EC, R | RC> => {
-    if (state.stopping || state.exit !== undefined) return Effect.void
-    if (entry.fields === null) return trimmed(entry.id)
-    return handle({ stream, group, consumer, id: entry.id, fields: entry.fields, deliveries })
-  }
+  ): Effect.Effect<void, EC, R | RC> => state.stopping || state.exit !== undefined ? Effect.void : handle(message)
 
   /** Handles a message with continuations of its own (for handlers that run concurrently). */
   const alongside = (message: StreamMessage) => {
@@ -384,32 +407,31 @@ const batchHandler = <A, E, R, EC, RC>(
     return Effect.matchCauseEffect(spanned(message), inOrderOutcome)
   }
 
-  const inOrder = (batch: Batch): Effect.Effect<void, EC, R | RC> => {
+  const inOrder = (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> => {
     let i = 0
     return Effect.whileLoop({
-      while: () => i < batch.entries.length,
-      body: () => {
-        const entry = batch.entries[i++]!
-        return one(entry, batch.deliveries?.get(entry.id) ?? 1, alone)
-      },
+      while: () => i < messages.length,
+      body: () => one(messages[i++]!, alone),
       step: () => {}
     })
   }
 
-  const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
+  const handleAll = (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> =>
     config.concurrency === 1
-      ? inOrder(batch)
-      : Effect.forEach(
-        batch.entries,
-        (entry) => Effect.suspend(() => one(entry, batch.deliveries?.get(entry.id) ?? 1, alongside)),
-        { concurrency: config.concurrency, discard: true }
-      )
+      ? inOrder(messages)
+      : Effect.forEach(messages, (message) => Effect.suspend(() => one(message, alongside)), {
+        concurrency: config.concurrency,
+        discard: true
+      })
+
+  const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
+    batch.trimmed.length === 0 ? handleAll(batch.messages) : Effect.zipRight(trimmed(batch.trimmed), handleAll(batch.messages))
 
   return (batch: Batch) =>
     Effect.ensuring(
       all(batch),
       Effect.sync(() => {
-        if (track) for (const entry of batch.entries) state.held.delete(entry.id)
+        if (track) for (const message of batch.messages) state.held.delete(message.id)
         metrics.add(Metrics.handled, handled)
         metrics.add(Metrics.failed, failed)
         handled = 0

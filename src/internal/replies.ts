@@ -60,6 +60,31 @@ export const entries = (command: string, reply: unknown): Effect.Effect<Readonly
   return Effect.succeed(out)
 }
 
+/**
+ * An XREADGROUP reply of one stream — `null` (nothing in the block time) or
+ * `[[stream, [[id, [k, v, …] | null], …]]]` — decoded straight into what the
+ * reader keeps: `onEntry` gets each id with its fields as a record (`null`
+ * for an entry trimmed while pending), with no array of entries in between.
+ * Fails, having called `onEntry` for none, when the reply has another shape.
+ */
+export const groupRead = (
+  command: string,
+  reply: unknown,
+  onEntry: (id: string, fields: Record<string, string> | null) => void
+): Effect.Effect<void, RedisError.RedisError> => {
+  if (reply === null) return Effect.void
+  const items: unknown = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined
+  if (!Array.isArray(items)) return Effect.fail(unexpected(command, reply))
+  for (const item of items) {
+    if (!Array.isArray(item) || !isString(item[0])) return Effect.fail(unexpected(command, reply))
+  }
+  for (const item of items as ReadonlyArray<[string, unknown]>) {
+    const kvs = item[1]
+    onEntry(item[0], Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
+  }
+  return Effect.void
+}
+
 /** XREAD / XREADGROUP: `null` (nothing in the block time) or `[[stream, entries], …]`. */
 export const streams = (
   command: string,
