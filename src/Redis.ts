@@ -41,6 +41,21 @@ export interface Sender {
 }
 
 /**
+ * One master node (the server itself when it is not a cluster).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Master extends Sender {
+  /**
+   * Sends many commands to this node in one round trip (failing with the
+   * first error reply): for commands over keys this node holds, such as
+   * the keys its SCAN returned.
+   */
+  readonly pipeline: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError>
+}
+
+/**
  * A connection of its own, for blocking reads. It carries a name (CLIENT
  * SETNAME) so it can be found by `Consumer.unblock`, and its CLIENT ID.
  *
@@ -92,8 +107,11 @@ export interface Service extends Sender {
    * closes. On a cluster it follows each key to its node, named on each.
    */
   readonly dedicated: (name: string) => Effect.Effect<Connection, RedisError.RedisError, Scope.Scope>
-  /** One sender per master node (one for a single server), for SCAN and CLIENT LIST / UNBLOCK. */
-  readonly masters: Effect.Effect<ReadonlyArray<Sender>, RedisError.RedisError>
+  /**
+   * One sender per master node (one for a single server), for SCAN, CLIENT
+   * LIST / UNBLOCK, and pipelines over the keys a master holds.
+   */
+  readonly masters: Effect.Effect<ReadonlyArray<Master>, RedisError.RedisError>
 }
 
 /**
@@ -191,6 +209,11 @@ const call = (client: Client, command: string, args: ReadonlyArray<Arg>): Effect
 
 const senderOf = (client: Client): Sender => ({
   send: (command, args = []) => call(client, command, args)
+})
+
+const masterOf = (node: IORedis): Master => ({
+  ...senderOf(node),
+  pipeline: (commands) => runBatch(node, commands, false)
 })
 
 const connectionOptions = (options: ConnectionOptions): IORedisOptions => ({
@@ -427,7 +450,7 @@ export const fromClient = (client: IORedis | Cluster): Service => ({
   dedicated: (name) => makeDedicated(client, name),
   masters: Effect.suspend(() => {
     const masters = mastersOf(client)
-    return masters.length > 0 ? Effect.succeed(masters.map(senderOf)) : Effect.fail(
+    return masters.length > 0 ? Effect.succeed(masters.map(masterOf)) : Effect.fail(
       new RedisError.RedisError({ reason: "Connection", command: "CLUSTER NODES", message: "no master node is known: the cluster is not connected" })
     )
   })

@@ -20,6 +20,7 @@
  */
 import { Effect, Metric } from "effect"
 import * as replies from "./internal/replies.js"
+import * as Scan from "./internal/scan.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -262,17 +263,7 @@ export const allStreamKeys = Effect.fn("Streams.allStreamKeys")(function*(patter
   const redis = yield* Redis.Redis
   const masters = yield* redis.masters
   const keys = new Set<string>()
-  for (const master of masters) {
-    let cursor = "0"
-    do {
-      const page = yield* Effect.flatMap(
-        master.send("SCAN", [cursor, "MATCH", pattern, "COUNT", BATCH, "TYPE", "stream"]),
-        replies.scan
-      )
-      for (const key of page.keys) keys.add(key)
-      cursor = page.cursor
-    } while (cursor !== "0")
-  }
+  for (const master of masters) for (const key of yield* Scan.streamKeys(master, pattern)) keys.add(key)
   const result: ReadonlySet<string> = keys
   return result
 })

@@ -297,3 +297,64 @@ export const infoText = (command: string, reply: unknown): Effect.Effect<Readonl
   }
   return Effect.succeed(record)
 }
+
+/** One consumer of a group in `XINFO STREAM key FULL`. */
+export interface FullConsumer {
+  readonly name: string
+  /** When the consumer last interacted with the group (server epoch ms). */
+  readonly seenTime: number
+  readonly pending: number
+}
+
+/** One group in `XINFO STREAM key FULL`; `lag` is `undefined` where Redis does not report it. */
+export interface FullGroup {
+  readonly name: string
+  readonly lastDeliveredId: string
+  readonly lag: number | undefined
+  readonly pending: number
+  readonly consumers: ReadonlyArray<FullConsumer>
+}
+
+/** `XINFO STREAM key FULL COUNT 1`: a stream, its groups and their consumers in one reply. */
+export interface FullStream {
+  readonly length: number
+  /** The first entry's id (`null` when empty). */
+  readonly firstId: string | null
+  /** The last id added (`null` before any): the last entry's, unless it was deleted. */
+  readonly lastId: string | null
+  /** Entries ever added (Redis ≥ 7); `undefined` before. */
+  readonly entriesAdded: number | undefined
+  readonly groups: ReadonlyArray<FullGroup>
+}
+
+const records = (command: string, reply: unknown) =>
+  Array.isArray(reply) ? Effect.forEach(reply, (item: unknown) => info(command, item)) : Effect.succeed([])
+
+/** XINFO STREAM key FULL (COUNT 1 keeps the entries and pending lists it carries short). */
+export const fullStream = (reply: unknown): Effect.Effect<FullStream, RedisError.RedisError> =>
+  Effect.gen(function*() {
+    const command = "XINFO STREAM FULL"
+    const stream = yield* info(command, reply)
+    const groups = yield* records(command, stream["groups"])
+    const entries = stream["entries"]
+    const first: unknown = Array.isArray(entries) && Array.isArray(entries[0]) ? entries[0][0] : undefined
+    const lastId = stringField(stream, "last-generated-id")
+    return {
+      length: numberField(stream, "length") ?? 0,
+      firstId: isString(first) ? first : null,
+      lastId: lastId === "" || lastId === "0-0" ? null : lastId,
+      entriesAdded: numberField(stream, "entries-added"),
+      groups: yield* Effect.forEach(groups, (group) =>
+        Effect.map(records(command, group["consumers"]), (consumers) => ({
+          name: stringField(group, "name"),
+          lastDeliveredId: stringField(group, "last-delivered-id"),
+          lag: numberField(group, "lag"),
+          pending: numberField(group, "pel-count") ?? 0,
+          consumers: consumers.map((consumer) => ({
+            name: stringField(consumer, "name"),
+            seenTime: numberField(consumer, "seen-time") ?? 0,
+            pending: numberField(consumer, "pel-count") ?? 0
+          }))
+        })))
+    }
+  })
