@@ -113,8 +113,10 @@ const groupTable = (stream, groups) => {
       consumers,
       el("td", {}, READ_ONLY ? "" : gc)));
   }
-  return el("table", {}, el("thead", {}, el("tr", {}, ...["group", "pending", "lag", "last delivered",
-    "pending / lag", "consumers", ""].map((h) => el("th", { text: h })))), body);
+  const sparkHead = el("th", {}, el("span", { class: "legend-pending", text: "pending" }), " / ",
+    el("span", { class: "legend-lag", text: "lag" }));
+  return el("table", {}, el("thead", {}, el("tr", {}, ...["group", "pending", "lag", "last delivered"].map((h) => el("th", { text: h })),
+    sparkHead, el("th", { text: "consumers" }), el("th", { text: "" }))), body);
 };
 
 const render = (snapshot) => {
@@ -127,7 +129,7 @@ const render = (snapshot) => {
       el("h3", { text: s.name }),
       el("div", { class: "meta" }, el("span", { "data-field": "length", text: String(s.length) }), " entries · first ",
         el("span", { text: s.firstId || "–" }), " · last ", el("span", { text: s.lastId || "–" }), rate,
-        " · dead letters in ", el("span", { text: s.dlq })),
+        s.dlq === s.name ? " · a dead-letter stream" : " · dead letters in ", el("span", { text: s.dlq === s.name ? "" : s.dlq })),
       s.groups.length === 0 ? el("p", { class: "muted", text: "No consumer group." }) : groupTable(s.name, s.groups)));
   }
   const dlqs = document.getElementById("dlqs");
