@@ -271,3 +271,35 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(0)
     }), slow)
 })
+
+layer(RedisTest.layer(), { excludeTestServices: true })("CLI dashboard", (it) => {
+  it.scoped("dashboard serves the page and the API until interrupted, with the token from DASHBOARD_TOKEN", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-dashboard", "group/dashboard", 1)
+      const server = yield* RedisTest.RedisTest
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(process.execPath, [bin, "dashboard", "--port", "0", "--interval", "200ms", "--read-only", "--url", server.url], {
+            env: childEnv({ DASHBOARD_TOKEN: "from-env" })
+          })
+        ),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      let output = ""
+      child.stdout.on("data", (chunk) => (output += chunk.toString()))
+      yield* until(() => /dashboard on http:\/\/127\.0\.0\.1:\d+\//.test(output), "the dashboard's URL")
+      const url = /dashboard on (\S+)/.exec(output)![1]!
+      expect(url).toMatch(/#token=from-env$/)
+      const get = (path: string) => Effect.promise(() => fetch(new URL(path, url)))
+      expect((yield* get("/")).status).toBe(200)
+      expect((yield* get("/api/snapshot")).status).toBe(401)
+      const snapshot: { streams: Array<{ name: string }> } = yield* Effect.promise(() =>
+        fetch(new URL("/api/snapshot", url), { headers: { authorization: "Bearer from-env" } }).then((r) => r.json() as Promise<{ streams: Array<{ name: string }> }>)
+      )
+      expect(snapshot.streams.map((s: { name: string }) => s.name)).toContain("stream/cli-dashboard")
+      const redrive = yield* Effect.promise(() => fetch(new URL("/api/dlq/stream%2Fdlq/redrive", url), { method: "POST", headers: { authorization: "Bearer from-env" } }))
+      expect(redrive.status).toBe(403)
+      child.kill("SIGINT")
+      yield* until(() => child.exitCode !== null || child.signalCode !== null, "dashboard to end")
+    }), slow)
+})

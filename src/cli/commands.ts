@@ -9,8 +9,9 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { Console, Duration, Effect, Option, Schedule } from "effect"
+import { Config, Console, Duration, Effect, Option, Schedule } from "effect"
 import * as Consumer from "../Consumer.js"
+import * as Dashboard from "../Dashboard.js"
 import * as Gc from "../Gc.js"
 import * as Groups from "../Groups.js"
 import * as Redis from "../Redis.js"
@@ -269,6 +270,44 @@ const clearPending = Command.make("clear-pending", {
     Command.withDescription("Acknowledge the pending entries of a group, or of one consumer (they are not processed)")
   )
 
+const dashboard = Command.make("dashboard", {
+  url,
+  port: Options.integer("port").pipe(
+    Options.withDescription("The port to listen on (0: any free port)"),
+    Options.withDefault(7890),
+    Options.mapEffect((n) => (n >= 0 && n < 65_536 ? Effect.succeed(n) : invalid(`--port must be 0 to 65535, got ${n}`)))
+  ),
+  host: Options.text("host").pipe(
+    Options.withDescription("The address to bind; other machines can connect only if not 127.0.0.1"),
+    Options.withDefault("127.0.0.1")
+  ),
+  interval: duration("interval", "How often the page refreshes (default 1s)"),
+  idle: duration("idle", "Mark consumers idle longer than this (default 60s)"),
+  pattern: Options.text("pattern").pipe(Options.withDescription("Only stream keys matching this glob (default *)"), Options.optional),
+  readOnly: Options.boolean("read-only").pipe(Options.withDescription("Refuse every write (redrive, gc) with 403")),
+  token: Options.redacted("token").pipe(
+    Options.withDescription("Require this bearer token on /api/* (default: $DASHBOARD_TOKEN, if set)"),
+    Options.withFallbackConfig(Config.redacted("DASHBOARD_TOKEN")),
+    Options.optional
+  )
+}, (flags) => {
+  const token = Option.getOrUndefined(flags.token)
+  return Effect.gen(function*() {
+    yield* Console.log(`dashboard on ${yield* Dashboard.url(token)} (Ctrl-C to stop)`)
+    return yield* Effect.never
+  }).pipe(
+    Effect.provide(Dashboard.layer({
+      port: flags.port,
+      host: flags.host,
+      interval: Option.getOrUndefined(flags.interval),
+      idle: Option.getOrUndefined(flags.idle),
+      pattern: Option.getOrUndefined(flags.pattern),
+      readOnly: flags.readOnly,
+      token
+    }))
+  )
+}).pipe(Command.withDescription("Serve a live web dashboard of streams, groups, consumers and dead letters"))
+
 /**
  * The root command.
  *
@@ -284,6 +323,7 @@ export const root = Command.make("effect-redis-streams").pipe(
     withRedis(gc),
     dlq,
     withRedis(unblock),
-    withRedis(clearPending)
+    withRedis(clearPending),
+    withRedis(dashboard)
   ])
 )
