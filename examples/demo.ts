@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: the whole library at work on `stream/sensor-readings`.
+ * `npm run demo`: the whole library at work on `stream/{sensors}readings`.
  *
  * With no `REDIS_URL` it starts its own `redis-server` (the test server:
  * free port, no persistence); otherwise it uses `REDIS_URL` (and deletes the
@@ -15,18 +15,23 @@
  * - a live table of the group's stats is redrawn every second (plain lines
  *   when stdout is not a terminal);
  * - the summary checks itself: every reading handled or dead-lettered,
- *   nothing pending. The process exits non-zero otherwise.
+ *   nothing pending. The process exits non-zero otherwise;
+ * - the dashboard shows it all live (http://127.0.0.1:7890/, or another free
+ *   port when that one is taken); in a terminal it stays up after the run
+ *   until Ctrl-C.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Data, Duration, Effect, FiberMap, Logger, LogLevel, Ref, Schedule } from "effect"
+import { Console, Data, Duration, Effect, FiberMap, Layer, Logger, LogLevel, Ref, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
 import * as Format from "../src/cli/format.js"
+import { Dashboard } from "../src/dashboard/index.js"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
 
-export const stream = Naming.streamName("sensor-readings")
+export const stream = Naming.streamName("readings", { hashTag: "sensors" })
 export const group = Naming.groupName("persist-readings")
-export const dlq = Naming.streamName("sensor-readings-dlq")
+/** `stream/{sensors}dlq`: the stream's own dead-letter stream, as the dashboard finds it. */
+export const dlq = Naming.dlqName(stream)
 const consumers = [0, 1, 2].map((i) => Naming.consumerName("persist-readings", i))
 const [restarted, stopped] = [consumers[0]!, consumers[1]!]
 
@@ -202,10 +207,17 @@ export const demo = (options: Options) =>
     return outcome
   }).pipe(Effect.scoped)
 
+/** The dashboard on port 7890, or on any free port when 7890 is taken. */
+const dashboard = Dashboard.layer({ port: 7890, pattern: "stream/{sensors}*" }).pipe(
+  Layer.orElse(() => Dashboard.layer({ port: 0, pattern: "stream/{sensors}*" }))
+)
+
 /** `npm run demo`. */
 export const main = Effect.gen(function*() {
   const server = yield* RedisTest.RedisTest
   yield* Console.log(`Redis at ${server.url}${process.env["REDIS_URL"] ? " (REDIS_URL)" : " (a redis-server of our own)"}`)
+  const url = yield* Dashboard.url()
+  yield* Console.log(`Dashboard at ${url}: open it to watch the run live`)
   const tty = process.stdout.isTTY === true
   const outcome = yield* demo({
     readings: 3000,
@@ -216,10 +228,14 @@ export const main = Effect.gen(function*() {
   })
   for (const line of summary(outcome)) yield* Console.log(line)
   if (check(outcome).length > 0) return yield* Effect.fail("the demo's self-check failed")
+  if (tty) {
+    yield* Console.log(`The dashboard stays up at ${url} (the dead letters are there to redrive): Ctrl-C to end`)
+    return yield* Effect.never
+  }
 }).pipe(
   // Gc.schedule logs a summary of every pass at info level: keep the screen for the table.
   Logger.withMinimumLogLevel(LogLevel.Warning),
-  Effect.provide(RedisTest.layer())
+  Effect.provide(dashboard.pipe(Layer.provideMerge(RedisTest.layer())))
 )
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -57,3 +57,38 @@ describe("the demo's self-check", () => {
     expect(summary(bad).filter((line) => line.startsWith("FAILED"))).toHaveLength(3)
   })
 })
+
+describe("npm run demo", () => {
+  it("prints the dashboard's URL, which shows the run live, and ends OK", async () => {
+    const { spawn } = await import("node:child_process")
+    const script = new URL("../examples/demo.ts", import.meta.url).pathname
+    const { REDIS_URL: _, ...env } = process.env
+    const child = spawn(process.execPath, ["--import", "tsx", script], { env, stdio: ["ignore", "pipe", "inherit"] })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    try {
+      const deadline = Date.now() + 60_000
+      const poll = async <A>(what: string, check: () => Promise<A | undefined>): Promise<A> => {
+        while (Date.now() < deadline) {
+          const found = await check().catch(() => undefined)
+          if (found !== undefined) return found
+          await new Promise((resolve) => setTimeout(resolve, 50))
+        }
+        throw new Error(`never saw ${what}; output so far:\n${output}`)
+      }
+      const url = await poll("the dashboard URL", async () => /Dashboard at (http:\/\/\S+):/.exec(output)?.[1])
+      const group = await poll("the demo's group on the dashboard", async () => {
+        const snapshot = await (await fetch(new URL("/api/snapshot", url))).json() as {
+          streams: Array<{ name: string; groups: Array<{ name: string; consumers: Array<unknown> }> }>
+        }
+        return snapshot.streams.find((s) => s.name === "stream/{sensors}readings")?.groups[0]
+      })
+      expect(group.name).toBe("group/persist-readings")
+      expect(await exited).toBe(0)
+      expect(output).toContain("OK: every reading was handled or dead-lettered, and nothing is pending")
+    } finally {
+      child.kill("SIGKILL")
+    }
+  }, 90_000)
+})
