@@ -11,11 +11,12 @@ export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios
   live: () => import("./live.js"),
   streams: () => import("./streams.js"),
   gc: () => import("./gc.js"),
+  dashboard: () => import("./dashboard.js"),
   bullmq: () => import("./bullmq.js")
 }
 
 /** Run order by name prefix; within a prefix, module order (the raw baselines first). */
-const order = ["drain/", "live/", "produce/", "gc/", "memory/", "bullmq/"]
+const order = ["drain/", "live/", "produce/", "gc/", "memory/", "dashboard/", "bullmq/"]
 
 const rank = (scenario: Scenario) => order.findIndex((prefix) => scenario.name.startsWith(prefix))
 

@@ -23,6 +23,8 @@ const scenarioNames = [
   "gc/library-dlq",
   "memory/library-drain",
   "memory/library-drain-capped",
+  "dashboard/raw-awaited",
+  "dashboard/library-refresh",
   "bullmq/concurrency-50",
   "bullmq/concurrency-1"
 ]

@@ -54,7 +54,8 @@ const typecheck = (blocks: ReadonlyArray<Block>): { readonly status: number | nu
           rootDir: "..",
           paths: {
             "effect-redis-streams": ["../src/index.ts"],
-            "effect-redis-streams/testing": ["../src/testing/index.ts"]
+            "effect-redis-streams/testing": ["../src/testing/index.ts"],
+            "effect-redis-streams/dashboard": ["../src/dashboard/index.ts"]
           }
         },
         files,
