@@ -12,7 +12,11 @@ import { defaultControl } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
 import * as Metrics from "./internal/consumerMetrics.js"
 import * as replies from "./internal/replies.js"
+import * as Retry from "./internal/consumerRetry.js"
+import { inOneSlot } from "./internal/slots.js"
 import * as Validate from "./internal/validate.js"
+import type * as Gc from "./Gc.js"
+import * as Naming from "./Naming.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 
@@ -61,7 +65,16 @@ export {
  * @category models
  */
 export interface CommonOptions<A, E, EC, RC> {
-  readonly stream: string
+  /** The stream to read: give this or `streams`. */
+  readonly stream?: string | undefined
+  /**
+   * Several streams, highest priority first (the same group and consumer
+   * name on each): own pending entries first, highest priority first; then
+   * each read takes the highest-priority stream that has new entries. See
+   * the README's "Several streams, by priority" for what a low stream can
+   * wait. On a Redis Cluster they must share a hash slot (a hash tag).
+   */
+  readonly streams?: ReadonlyArray<string> | undefined
   readonly group: string
   /** The consumer's name, also the name of its connection (CLIENT SETNAME). */
   readonly consumer: string
@@ -97,6 +110,64 @@ export interface CommonOptions<A, E, EC, RC> {
    * their entries stay pending. Default false.
    */
   readonly interruptHandlers?: boolean | undefined
+  /**
+   * Self-claim: whenever a blocking read comes back empty (at most every
+   * `every`, default `idle`), claim the entries of any consumer of the group
+   * idle longer than `idle` (XAUTOCLAIM, `count` per stream and step,
+   * default 100) and handle them as this consumer's own. With
+   * `deadLetter: { deliveries }`, a claimed entry delivered that many times
+   * goes to the dead-letter stream instead (gc's script; `stream` default
+   * `Naming.dlqName` of its stream). Default off.
+   */
+  readonly claim?: ClaimOptions | undefined
+  /**
+   * Retry with backoff: after a handler failure the entry is not handled
+   * again before the delay the schedule gives for its delivery count (the
+   * n-th failure waits the schedule's n-th delay), e.g.
+   * `Schedule.exponential("1 second").pipe(Schedule.upTo("1 minute"))`.
+   * The delay is compared with the entry's idle time in XPENDING, so it
+   * survives a restart. When the schedule ends, the entry goes to
+   * `deadLetter` if set, and otherwise stays pending (for gc). With
+   * `claim`, no delay is longer than `claim.idle`. Default off: a failed
+   * entry is retried when the consumer next reads its backlog.
+   */
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Where entries go when their `retry` schedule ends. Default: nowhere, they stay pending. */
+  readonly deadLetter?: ConsumerDeadLetter | undefined
+}
+
+/**
+ * Options of self-claim (`claim`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClaimOptions {
+  /** Claim entries idle longer than this (at least 1 ms). */
+  readonly idle: Duration.DurationInput
+  /** At most one self-claim step this often. Default `idle`. */
+  readonly every?: Duration.DurationInput | undefined
+  /** Entries claimed per stream and step. Default 100. */
+  readonly count?: number | undefined
+  /**
+   * Dead-letter a claimed entry delivered at least `deliveries` times
+   * instead of handling it (`idle` is not taken: every claimed entry is idle
+   * past `claim.idle`). Default off.
+   */
+  readonly deadLetter?: Gc.DlqOptions | undefined
+}
+
+/**
+ * Where a consumer dead-letters entries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConsumerDeadLetter {
+  /** The dead-letter stream. Default `Naming.dlqName` of the entry's stream. */
+  readonly stream?: string | undefined
+  /** Copy the entry's fields (needed by `Gc.redrive`). Default true. */
+  readonly includeMessage?: boolean | undefined
 }
 
 /**
@@ -136,13 +207,63 @@ export const defaultReconnect: Schedule.Schedule<unknown> = Schedule.exponential
   Schedule.union(Schedule.spaced("5 seconds"))
 )
 
+const invalid = (message: string) => Effect.fail(RedisError.invalidArgument("XREADGROUP", message))
+
+/** `stream` or `streams`, checked: one or more valid names, no duplicates. */
+const streamsOf = (options: { readonly stream?: string | undefined; readonly streams?: ReadonlyArray<string> | undefined }) =>
+  Effect.gen(function*() {
+    if (options.stream !== undefined && options.streams !== undefined) return yield* invalid("give stream or streams, not both")
+    const streams = options.streams ?? (options.stream === undefined ? [] : [options.stream])
+    if (!Array.isArray(streams) || streams.length === 0) return yield* invalid("streams must name one stream or more")
+    for (const stream of streams) yield* Redis.validateName("XREADGROUP", "stream", stream)
+    const repeated = streams.find((stream, i) => streams.indexOf(stream) !== i)
+    if (repeated !== undefined) return yield* invalid(`streams must not repeat a stream: ${JSON.stringify(repeated)} is there twice`)
+    return streams as ReadonlyArray<string>
+  })
+
+/** A dead-letter target: the stream per origin stream (default `Naming.dlqName`). */
+const deadLetterOf = (options: ConsumerDeadLetter, what: string) =>
+  Effect.gen(function*() {
+    const stream = options.stream
+    if (stream !== undefined) yield* Redis.validateName("XREADGROUP", `${what}.stream`, stream)
+    return {
+      dlq: (origin: string) => stream ?? Naming.dlqName(origin),
+      includeMessage: options.includeMessage ?? true
+    }
+  })
+
+const claimOf = (claim: ClaimOptions) =>
+  Effect.gen(function*() {
+    const idle = yield* Validate.positiveMillis("XREADGROUP", "claim.idle", claim.idle)
+    const dlq = claim.deadLetter
+    if (dlq?.idle !== undefined) {
+      return yield* invalid("claim.deadLetter takes deliveries, not idle: every claimed entry is idle past claim.idle")
+    }
+    if (dlq !== undefined && dlq.deliveries === undefined) return yield* invalid("claim.deadLetter needs deliveries")
+    const deliveries = dlq === undefined ? undefined : yield* Validate.positiveInteger("XREADGROUP", "claim.deadLetter.deliveries", dlq.deliveries, 1)
+    return {
+      idle,
+      every: yield* Validate.positiveMillis("XREADGROUP", "claim.every", claim.every ?? idle),
+      count: yield* Validate.positiveInteger("XREADGROUP", "claim.count", claim.count, 100),
+      deadLetter: dlq === undefined ? undefined : { ...(yield* deadLetterOf(dlq, "claim.deadLetter")), deliveries: deliveries! }
+    }
+  })
+
 const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
   Effect.gen(function*() {
-    yield* Redis.validateName("XREADGROUP", "stream", options.stream)
+    const streams = yield* streamsOf(options)
     yield* Redis.validateName("XREADGROUP", "group", options.group)
     yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
+    if (options.retry !== undefined && !Schedule.isSchedule(options.retry)) return yield* invalid("retry must be a Schedule")
+    const claim = options.claim === undefined ? undefined : yield* claimOf(options.claim)
+    const retryDeadLetter = options.deadLetter === undefined ? undefined : yield* deadLetterOf(options.deadLetter, "deadLetter")
+    yield* sharedSlot(streams, [claim?.deadLetter, retryDeadLetter])
     return {
-      context: { stream: options.stream, group: options.group, consumer: options.consumer },
+      context: { stream: streams[0]!, group: options.group, consumer: options.consumer },
+      streams,
+      claim,
+      retryDeadLetter,
+      backoff: options.retry === undefined ? undefined : Retry.backoff(options.retry, claim?.idle),
       block: yield* Validate.positiveMillis("XREADGROUP", "block", options.block ?? "5 seconds"),
       count: yield* Validate.positiveInteger("XREADGROUP", "count", options.count, 100),
       concurrency: yield* Validate.positiveInteger("XREADGROUP", "concurrency", options.concurrency, 1),
@@ -150,6 +271,20 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
       reconnect: options.reconnect ?? defaultReconnect,
       interruptHandlers: options.interruptHandlers ?? false
     }
+  })
+
+/**
+ * On a Redis Cluster, the streams (and the dead-letter streams the consumer
+ * writes to) must share a slot: every read and script covers them at once.
+ */
+const sharedSlot = (
+  streams: ReadonlyArray<string>,
+  targets: ReadonlyArray<{ readonly dlq: (stream: string) => string } | undefined>
+) =>
+  Effect.flatMap(Redis.Redis, (redis) => {
+    if (!redis.isCluster) return Effect.void
+    const keys = [...streams, ...targets.flatMap((target) => (target === undefined ? [] : streams.map(target.dlq)))]
+    return inOneSlot("Consumer.run", keys.map((key): Redis.Command => ["EXISTS", [key]]))
   })
 
 const withSchema = <D, I, RS, A, E, R>(
@@ -202,7 +337,7 @@ const start = <A, E, R, EC, RC>(
       Effect.annotateLogs({
         package: "effect-redis-streams",
         module: "Consumer",
-        stream: options.stream,
+        stream: options.stream ?? options.streams?.join(","),
         group: options.group,
         consumer: options.consumer
       })

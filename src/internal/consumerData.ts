@@ -6,7 +6,7 @@
  * (`consumerLoop.ts`) both import it, and not each other.
  */
 import type { Cause } from "effect"
-import { Data, Effect } from "effect"
+import { Data, Duration, Effect } from "effect"
 import type * as RedisError from "../RedisError.js"
 
 /**
@@ -73,6 +73,17 @@ export const Control = Data.taggedEnum<Control>()
  * - `Handled`: the handler succeeded with `value`; the entry is acked.
  * - `HandlerFailed`: the handler failed (or its fields did not decode with
  *   `schema`); the entry stays pending.
+ * - `RetryScheduled` (with `retry`): after `HandlerFailed`, the entry will
+ *   not be handled again before `delay` has passed.
+ * - `Claimed` (with `claim`): the consumer claimed these idle entries of
+ *   its group's other consumers; it handles them next.
+ * - `DeadLettered`: the consumer moved an entry to the dead-letter stream
+ *   `dlq`, because its `retry` schedule ended (`RetriesExhausted`) or it was
+ *   self-claimed past `claim.deadLetter.deliveries` (`Claimed`).
+ *
+ * `Exit` after `RetryScheduled` fails the run with the handler's error, as
+ * after `HandlerFailed`; after `Claimed` or `DeadLettered` the run ends
+ * interrupted (there is no value or error to end with).
  *
  * @since 0.1.0
  * @category models
@@ -81,6 +92,21 @@ export type ControlEvent<A = unknown, E = unknown> = Data.TaggedEnum<{
   ReadFailed: { readonly error: RedisError.RedisError; readonly context: ConsumerContext }
   Handled: { readonly message: StreamMessage; readonly value: A; readonly context: ConsumerContext }
   HandlerFailed: { readonly message: StreamMessage; readonly cause: Cause.Cause<E>; readonly context: ConsumerContext }
+  RetryScheduled: {
+    readonly message: StreamMessage
+    readonly cause: Cause.Cause<E>
+    readonly delay: Duration.Duration
+    readonly context: ConsumerContext
+  }
+  Claimed: { readonly stream: string; readonly ids: ReadonlyArray<string>; readonly context: ConsumerContext }
+  DeadLettered: {
+    readonly stream: string
+    readonly id: string
+    readonly deliveries: number
+    readonly dlq: string
+    readonly reason: "RetriesExhausted" | "Claimed"
+    readonly context: ConsumerContext
+  }
 }>
 
 /**
@@ -121,7 +147,23 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
       )
     case "HandlerFailed":
       return Effect.zipRight(
-        Effect.logWarning(`handler failed on ${event.message.id}; the entry stays pending`, event.cause),
+        Effect.logWarning(`handler failed on ${event.message.id} (delivery ${event.message.deliveries ?? 1}); the entry stays pending`, event.cause),
+        recur
+      )
+    case "RetryScheduled":
+      return Effect.zipRight(
+        Effect.logDebug(`${event.message.id} is retried in ${Duration.format(event.delay)} at the earliest`),
+        recur
+      )
+    case "Claimed":
+      return Effect.zipRight(Effect.logInfo(`claimed ${event.ids.length} idle entries of ${event.stream}`), recur)
+    case "DeadLettered":
+      return Effect.zipRight(
+        Effect.logWarning(
+          `${event.id} of ${event.stream} moved to ${event.dlq} after ${event.deliveries} deliveries (${
+            event.reason === "Claimed" ? "self-claimed past the threshold" : "retries exhausted"
+          })`
+        ),
         recur
       )
   }

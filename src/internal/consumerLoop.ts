@@ -1,12 +1,18 @@
 /**
  * The consumer's loop: a state machine over reads of its dedicated
- * connection, written for throughput.
+ * connection (`consumerReads.ts`), written for throughput.
  *
  * - Reads happen in forked fibers: while a batch is handled the next one is
  *   already read (without BLOCK), and the acks of the previous batch go in
- *   the same write, ahead of it (one XACK per batch, pipelined). Everything
- *   the loop waits on (reads, reconnect delays) is such a fiber, so a
- *   graceful stop interrupts only that fiber, never a handler.
+ *   the same write, ahead of it (one XACK per stream per batch, pipelined).
+ *   Everything the loop waits on (reads, reconnect delays) is such a fiber,
+ *   so a graceful stop interrupts only that fiber, never a handler.
+ * - The reads, in order: own pending entries (from the start), then new
+ *   entries, read ahead while a batch is handled, then one blocking read;
+ *   when it comes back empty, a self-claim step (with `claim`, at most every
+ *   `claim.every`) and the backlog again. With `retry`, a failed entry's
+ *   backoff ends at a time the loop keeps: a blocking read waits no longer
+ *   than that, and a read-ahead past it turns into a backlog read.
  * - Per entry there is one span (when a tracer that exports is installed),
  *   one control call (skipped for `Handled` under the default control), one
  *   timer sample and plain array/counter updates; counters are written per
@@ -17,22 +23,23 @@
  *   without closing (ioredis would wait on it forever) is then retried like
  *   any lost connection.
  */
-import { Cause, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
-import type { ConsumerContext, Control, StreamMessage } from "./consumerData.js"
-import { ControlEvent, defaultControl } from "./consumerData.js"
+import { Cause, Duration, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
 import * as Redis from "../Redis.js"
 import * as RedisError from "../RedisError.js"
+import type { ConsumerContext, Control, StreamMessage } from "./consumerData.js"
+import { ControlEvent, defaultControl } from "./consumerData.js"
 import * as Metrics from "./consumerMetrics.js"
-import * as replies from "./replies.js"
+import type { Batch, Read, ReadSettings, ReadState, Trips } from "./consumerReads.js"
+import { reads } from "./consumerReads.js"
+import { deadLetter } from "./gcPass.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
 export const replyGrace = 3_000
 
 /** The consumer's settings, validated. */
-export interface LoopSettings<A, E, R, EC, RC> {
+export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group" | "consumer"> {
+  /** `stream` is the highest-priority stream. */
   readonly context: ConsumerContext
-  readonly block: number
-  readonly count: number
   readonly concurrency: number
   readonly heartbeat: number | undefined
   readonly reconnect: Schedule.Schedule<unknown, RedisError.RedisError>
@@ -41,38 +48,13 @@ export interface LoopSettings<A, E, R, EC, RC> {
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
 }
 
-/** A read of the group: `from` is `">"` for new entries, or an id to read own pending entries after it. */
-interface Read {
-  readonly from: string
-  readonly block: boolean
-}
-
-const startOfBacklog: Read = { from: "0-0", block: false }
-const blocking: Read = { from: ">", block: true }
-const readAhead: Read = { from: ">", block: false }
-
-/** What one read brought, decoded straight into the handler's messages. */
-interface Batch {
-  /** The entries to handle, in stream order. */
-  readonly messages: ReadonlyArray<StreamMessage>
-  /** Ids of pending entries whose payload was trimmed from the stream: acked, never handled. */
-  readonly trimmed: ReadonlyArray<string>
-  /** The last id read (`undefined`: nothing was read), where a read of the backlog goes on. */
-  readonly lastId: string | undefined
-}
-
-const emptyBatch: Batch = { messages: [], trimmed: [], lastId: undefined }
-
 /** What a read fiber ends with: it never fails. */
 type Outcome =
   | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
   | { readonly _tag: "Failed"; readonly error: RedisError.RedisError; readonly retry: boolean }
 
-/** After the read `read` came back empty: what to read next. */
-const afterEmpty = (read: Read): Read => (read.from === ">" && read.block ? startOfBacklog : blocking)
-
-/** After a non-empty batch of `read`: the read-ahead. */
-const afterBatch = (read: Read, lastId: string): Read => read.from === ">" ? readAhead : { from: lastId, block: false }
+const blocking: Read = { _tag: "New", block: true }
+const readAhead: Read = { _tag: "New", block: false }
 
 /**
  * Effect's built-in tracer: its spans go nowhere but cost more than the
@@ -109,7 +91,7 @@ export const run = <A, E, R, EC, RC>(
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const state = new State()
+      const state = new State(config.streams.length)
       // A daemon: a child fiber would be interrupted along with this one,
       // handler and all; this fiber awaits it in every case instead.
       const fiber = yield* Effect.forkDaemon(restore(Effect.scoped(loop(config, state))))
@@ -126,120 +108,141 @@ export const run = <A, E, R, EC, RC>(
     })
   )
 
-class State {
+class State implements ReadState {
   /** Set when the consumer is interrupted: no new handler starts, no new read. */
   stopping = false
   /** The read (or reconnect delay and read) the loop is waiting on or reading ahead. */
   inflight: Fiber.RuntimeFiber<Outcome> | undefined = undefined
-  /** Ids handled (or found trimmed) whose XACK is not confirmed yet. */
-  unacked: Array<string> = []
+  /** Ids handled (or found trimmed) whose XACK is not confirmed yet, by stream. */
+  unacked = new Map<string, Array<string>>()
   /**
-   * Ids delivered to this consumer and not settled yet, for the heartbeat:
-   * those of the batch being handled and of the batch read ahead (which
-   * waits as long as the current one takes).
+   * Ids delivered to this consumer and not settled yet, by stream, for the
+   * heartbeat: those of the batch being handled and of the batch read ahead
+   * (which waits as long as the current one takes).
    */
-  readonly held = new Set<string>()
+  readonly held = new Map<string, Set<string>>()
   /** When the read in flight is overdue (epoch ms), if one is in flight. */
   deadline: number | undefined = undefined
   /** The event whose control returned `Exit`. */
   exit: ControlEvent<unknown, unknown> | undefined = undefined
+  retryAt: number | undefined = undefined
+  claimCursors: Array<string>
+  claimedNow = new Set<string>()
+  /** When a self-claim step may run next (epoch ms). */
+  nextClaimAt = 0
+
+  constructor(streams: number) {
+    this.claimCursors = Array.from({ length: streams }, () => "0-0")
+  }
+
+  queueAck(stream: string, id: string) {
+    const ids = this.unacked.get(stream)
+    if (ids === undefined) this.unacked.set(stream, [id])
+    else ids.push(id)
+  }
+
+  /** Takes the queued acks (put back with {@link requeue} when they could not be sent). */
+  takeAcks(): Map<string, Array<string>> {
+    const taken = this.unacked
+    this.unacked = new Map()
+    return taken
+  }
+
+  requeue(acks: Map<string, Array<string>>) {
+    for (const [stream, ids] of this.unacked) acks.set(stream, [...(acks.get(stream) ?? []), ...ids])
+    this.unacked = acks
+  }
+
+  hold(message: StreamMessage) {
+    const ids = this.held.get(message.stream)
+    if (ids === undefined) this.held.set(message.stream, new Set([message.id]))
+    else ids.add(message.id)
+  }
+
+  release(message: StreamMessage) {
+    this.held.get(message.stream)?.delete(message.id)
+  }
 }
 
 const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: State) =>
   Effect.gen(function*() {
-    const { block, context, count } = config
-    const { consumer, group, stream } = context
+    const { block, context, streams } = config
+    const { consumer, group } = context
     const redis = yield* Redis.Redis
     const connection = yield* redis.dedicated(consumer)
-    const metrics = yield* Metrics.recorder(stream, group)
+    const metrics = yield* Metrics.recorder(streams.join(","), group)
     const driver = yield* Schedule.driver(config.reconnect)
     const tracing = (yield* FiberRef.get(FiberRef.currentTracerEnabled)) && (yield* Effect.tracer) !== builtInTracer
-    const handleBatch = batchHandler(config, state, metrics, tracing)
+    const handleBatch = batchHandler(config, state, metrics, tracing, redis)
+    const reader = reads({ ...config, group, consumer }, state)
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
     yield* Effect.forkScoped(watchdog(state))
 
-    const ackArgs = (ids: ReadonlyArray<string>) => [stream, group, ...ids]
-    const acked = (reply: unknown) => metrics.add(Metrics.acked, Number(reply))
-    const ack = (sender: Redis.Sender, ids: ReadonlyArray<string>) => Effect.tap(sender.send("XACK", ackArgs(ids)), acked)
-
-    const readArgs = (read: Read) =>
-      read.block
-        ? ["GROUP", group, consumer, "COUNT", count, "BLOCK", block, "STREAMS", stream, read.from]
-        : ["GROUP", group, consumer, "COUNT", count, "STREAMS", stream, read.from]
-
-    const deliveriesOf = (first: string, last: string, count: number) =>
-      connection.send("XPENDING", [stream, group, first, last, count, consumer]).pipe(
-        Effect.flatMap(replies.pendingEntries),
-        Effect.map((rows) => new Map(rows.map((row) => [row.id, row.deliveries])))
-      )
-
-    /** The messages of a read; new entries are at their first delivery, backlog entries at XPENDING's count. */
-    const decode = (reply: unknown, deliveries: ReadonlyMap<string, number> | undefined) =>
-      Effect.suspend((): Effect.Effect<Batch, RedisError.RedisError> => {
-        const messages: Array<StreamMessage> = []
-        const trimmed: Array<string> = []
-        let lastId: string | undefined
-        // groupRead calls back for every entry before it returns
-        const parsed = replies.groupRead("XREADGROUP", reply, (id, fields) => {
-          lastId = id
-          if (fields === null) trimmed.push(id)
-          else messages.push({ stream, group, consumer, id, fields, deliveries: deliveries?.get(id) ?? 1 })
-        })
-        return Effect.as(parsed, lastId === undefined ? emptyBatch : { messages, trimmed, lastId })
-      })
-
-    /** The first and last id of a reply of own pending entries, and how many it has (for XPENDING). */
-    const backlogRange = (reply: unknown) => {
-      const items: unknown = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined
-      return Array.isArray(items) && items.length > 0 && Array.isArray(items[0]) && Array.isArray(items[items.length - 1])
-        ? { first: String(items[0][0]), last: String(items[items.length - 1][0]), count: items.length }
-        : undefined
+    const startOfBacklog: Read = { _tag: "Backlog", from: streams.map(() => "0-0") }
+    const ackCommands = (acks: ReadonlyMap<string, ReadonlyArray<string>>): Array<Redis.Command> =>
+      [...acks].map(([stream, ids]) => ["XACK", [stream, group, ...ids]])
+    const countAcked = (replies: ReadonlyArray<unknown>) => {
+      for (const reply of replies) metrics.add(Metrics.acked, Number(reply))
     }
-
-    const batchOf = (read: Read, reply: unknown): Effect.Effect<Batch, RedisError.RedisError> => {
-      const range = read.from === ">" ? undefined : backlogRange(reply)
-      return range === undefined
-        ? decode(reply, undefined)
-        : Effect.flatMap(deliveriesOf(range.first, range.last, range.count), (deliveries) => decode(reply, deliveries))
-    }
-
-    const readEntries = (read: Read) =>
-      Effect.flatMap(connection.send("XREADGROUP", readArgs(read)), (reply) => batchOf(read, reply))
+    const sendAll = (commands: ReadonlyArray<Redis.Command>) =>
+      commands.length === 1 ? Effect.map(connection.send(commands[0]![0], commands[0]![1]), (reply) => [reply]) : connection.pipeline(commands)
 
     /**
-     * One read, carrying the acks not yet confirmed, which go first: a read
-     * of the backlog must not see entries already handled. Before a read
-     * that does not block they travel in one write (a pipeline); before a
-     * blocking read they are sent on their own, since the read would hold
-     * back their reply.
+     * The round trips of one read, the first carrying the acks not yet
+     * confirmed, which go first: a read of the backlog must not see entries
+     * already handled. Before a read that does not block they travel in one
+     * write (a pipeline); before a blocking read they are sent on their own,
+     * since the read would hold back their reply.
      */
+    const tripsWith = (acks: ReadonlyArray<Redis.Command>): Trips => ({
+      first: (commands, blocks) =>
+        acks.length === 0
+          ? sendAll(commands)
+          : blocks
+          ? Effect.zipRight(Effect.tap(connection.pipeline(acks), countAcked), sendAll(commands))
+          : Effect.map(connection.pipeline([...acks, ...commands]), (replies) => {
+            countAcked(replies.slice(0, acks.length))
+            return replies.slice(acks.length)
+          }),
+      next: sendAll
+    })
+
+    /** One read in a fiber of its own: never fails (a failure is its outcome). */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
       Effect.suspend(() => {
-        const ids = state.unacked
-        state.unacked = []
-        state.deadline = Date.now() + (read.block ? block : 0) + replyGrace
-        const both = ids.length === 0
-          ? readEntries(read)
-          : read.block
-          ? Effect.zipRight(ack(connection, ids), readEntries(read))
-          : Effect.flatMap(connection.pipeline([["XACK", ackArgs(ids)], ["XREADGROUP", readArgs(read)]]), ([ackReply, reply]) => {
-            acked(ackReply)
-            return batchOf(read, reply)
-          })
-        return both.pipe(
+        const acks = state.takeAcks()
+        const blocks = read._tag === "New" && read.block
+        if (config.backoff !== undefined && read === startOfBacklog) state.retryAt = undefined
+        state.deadline = Date.now() + (blocks ? block : 0) + replyGrace
+        return reader.run(tripsWith(ackCommands(acks)), read).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
               state.deadline = undefined
-              if (Exit.isFailure(exit)) state.unacked = ids.concat(state.unacked)
+              if (Exit.isFailure(exit)) state.requeue(acks)
             })
           ),
           Effect.map((batch): Outcome => {
-            if (config.heartbeat !== undefined) for (const message of batch.messages) state.held.add(message.id)
+            if (config.heartbeat !== undefined) for (const message of batch.messages) state.hold(message)
             return { _tag: "Read", read, batch }
           }),
           Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable }))
         )
       })
+
+    const retryDue = () => state.retryAt !== undefined && state.retryAt <= Date.now()
+
+    /** What to read after `read` brought `batch`. */
+    const nextRead = (read: Read, batch: Batch): Read => {
+      if (read._tag === "Claim") return startOfBacklog
+      if (batch.next === undefined) {
+        if (read._tag === "Backlog" || !read.block) return blocking
+        if (config.claim === undefined || Date.now() < state.nextClaimAt) return startOfBacklog
+        state.nextClaimAt = Date.now() + config.claim.every
+        return { _tag: "Claim" }
+      }
+      if (read._tag === "Backlog") return { _tag: "Backlog", from: batch.next }
+      return retryDue() ? startOfBacklog : readAhead
+    }
 
     const reconnect = (error: RedisError.RedisError): Effect.Effect<Outcome> =>
       Effect.zipRight(
@@ -259,9 +262,9 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
       })
 
     const flushAcks = Effect.suspend(() => {
-      const ids = state.unacked
-      state.unacked = []
-      return ids.length === 0 ? Effect.void : ack(redis, ids).pipe(
+      const acks = ackCommands(state.takeAcks())
+      return acks.length === 0 ? Effect.void : redis.pipeline(acks).pipe(
+        Effect.tap(countAcked),
         Effect.catchAll((error) => Effect.logWarning(`could not ack handled entries (${error.message}); they stay pending`))
       )
     })
@@ -297,41 +300,41 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           yield* driver.reset
         }
         const { batch, read } = outcome
-        if (batch.lastId === undefined) {
-          yield* start(exchange(afterEmpty(read)))
-          continue
-        }
-        yield* start(exchange(afterBatch(read, batch.lastId)))
+        yield* start(exchange(nextRead(read, batch)))
         yield* handleBatch(batch)
         const exited = state.exit as ControlEvent<A, E> | undefined
         if (exited !== undefined) {
           if (exited._tag === "Handled") return exited.value
-          if (exited._tag === "HandlerFailed") return yield* Effect.failCause(exited.cause)
+          if (exited._tag === "HandlerFailed" || exited._tag === "RetryScheduled") return yield* Effect.failCause(exited.cause)
+          return yield* Effect.interrupt
         }
       }
     })
     return yield* Effect.ensuring(body, finish)
   })
 
-
 type Recorder = Metrics.Recorder
 
 /**
- * Handles the entries of a batch: each handler, its ack (queued) and the
- * control's decision. Per entry it costs a span (only under a tracer other
- * than Effect's built-in one, and not with `Effect.withTracerEnabled(false)`), a timer sample, and the
- * control call (skipped for `Handled` under the default control, which
- * always recurs then).
+ * Handles a batch: its trimmed entries (acked, logged, counted), what the
+ * read itself did (self-claims, dead letters: events), then each message —
+ * its handler, its ack (queued) and the control's decision; with `retry`, a
+ * failure's backoff (or, when the schedule has ended, the dead-letter
+ * stream). Per message it costs a span (only under a tracer other than
+ * Effect's built-in one, and not with `Effect.withTracerEnabled(false)`), a
+ * timer sample, and the control call (skipped for `Handled` under the
+ * default control, which always recurs then).
  */
 const batchHandler = <A, E, R, EC, RC>(
   config: LoopSettings<A, E, R, EC, RC>,
   state: State,
   metrics: Recorder,
-  tracing: boolean
+  tracing: boolean,
+  redis: Redis.Service
 ) => {
-  const { context } = config
-  const { consumer, group, stream } = context
-  const { Handled, HandlerFailed } = ControlEvent
+  const { backoff, context, retryDeadLetter } = config
+  const { consumer, group } = context
+  const { Claimed, DeadLettered, Handled, HandlerFailed, RetryScheduled } = ControlEvent
   const recurOnHandled = config.control === defaultControl
   const track = config.heartbeat !== undefined
   let handled = 0
@@ -345,38 +348,78 @@ const batchHandler = <A, E, R, EC, RC>(
   const spanned = (message: StreamMessage) =>
     tracing
       ? Effect.withSpan(config.handle(message), "Consumer.handle", {
-        attributes: { stream, group, consumer, id: message.id },
+        attributes: { stream: message.stream, group, consumer, id: message.id },
         kind: "consumer",
         captureStackTrace: false
       })
       : config.handle(message)
 
-  const settled = (id: string, startedAt: number) => {
+  const settled = (message: StreamMessage, startedAt: number) => {
     metrics.duration(performance.now() - startedAt)
-    if (track) state.held.delete(id)
+    if (track) state.release(message)
   }
 
   const succeeded = (message: StreamMessage, startedAt: number, value: A) => {
-    settled(message.id, startedAt)
-    state.unacked.push(message.id)
+    settled(message, startedAt)
+    state.queueAck(message.stream, message.id)
     handled++
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
   }
 
-  const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {
-    settled(message.id, startedAt)
-    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-    failed++
-    return decide(HandlerFailed({ message, cause, context }))
+  /** After a failure, with `retry`: when the entry may be handled again, or the dead-letter stream when the schedule ended. */
+  const backOff = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> => {
+    if (backoff === undefined) return Effect.void
+    const deliveries = message.deliveries ?? 1
+    const delay = backoff.delay(deliveries)
+    if (delay !== undefined) {
+      state.retryAt = Math.min(state.retryAt ?? Infinity, Date.now() + delay)
+      metrics.add(Metrics.retried, 1)
+      return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
+    }
+    if (retryDeadLetter === undefined) return Effect.void
+    const dlq = retryDeadLetter.dlq(message.stream)
+    const entry = { id: message.id, consumer, idle: 0, deliveries }
+    return deadLetter(redis, { stream: message.stream, group, dlq, includeMessage: retryDeadLetter.includeMessage }, [entry]).pipe(
+      Effect.matchEffect({
+        onFailure: (error) => Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
+        onSuccess: (moved) =>
+          moved.has(message.id)
+            ? Effect.suspend(() => {
+              metrics.add(Metrics.deadLettered, 1)
+              return decide(DeadLettered({ stream: message.stream, id: message.id, deliveries, dlq, reason: "RetriesExhausted", context }))
+            })
+            : Effect.void
+      })
+    )
   }
 
-  /** Acks the batch's trimmed entries without handling them, with a warning each. */
-  const trimmed = (ids: ReadonlyArray<string>) =>
-    Effect.forEach(ids, (id) => {
-      state.unacked.push(id)
-      metrics.add(Metrics.trimmed, 1)
-      return Effect.logWarning(`pending entry ${id} was trimmed from the stream; acked without handling`)
-    }, { discard: true })
+  const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {
+    settled(message, startedAt)
+    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+    failed++
+    return Effect.zipRight(
+      decide(HandlerFailed({ message, cause, context })),
+      Effect.suspend(() => (state.exit === undefined ? backOff(message, cause) : Effect.void))
+    )
+  }
+
+  /** The read's own doings: trimmed entries acked (where Redis did not) and logged, claims and dead letters as events. */
+  const readEvents = (batch: Batch): Effect.Effect<void, EC, RC> =>
+    Effect.gen(function*() {
+      for (const { acked, id, stream } of batch.trimmed) {
+        if (!acked) state.queueAck(stream, id)
+        metrics.add(Metrics.trimmed, 1)
+        yield* Effect.logWarning(`pending entry ${id} of ${stream} was trimmed from the stream; acked without handling`)
+      }
+      for (const { ids, stream } of batch.claimed) {
+        metrics.add(Metrics.claimed, ids.length)
+        yield* decide(Claimed({ stream, ids, context }))
+      }
+      for (const letter of batch.deadLettered) {
+        metrics.add(Metrics.deadLettered, 1)
+        yield* decide(DeadLettered({ ...letter, context }))
+      }
+    })
 
   /** The message's handling, unless the consumer is stopping or exiting. */
   const one = (
@@ -425,13 +468,15 @@ const batchHandler = <A, E, R, EC, RC>(
       })
 
   const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
-    batch.trimmed.length === 0 ? handleAll(batch.messages) : Effect.zipRight(trimmed(batch.trimmed), handleAll(batch.messages))
+    batch.trimmed.length === 0 && batch.claimed.length === 0 && batch.deadLettered.length === 0
+      ? handleAll(batch.messages)
+      : Effect.zipRight(readEvents(batch), Effect.suspend(() => (state.exit === undefined ? handleAll(batch.messages) : Effect.void)))
 
   return (batch: Batch) =>
     Effect.ensuring(
       all(batch),
       Effect.sync(() => {
-        if (track) for (const message of batch.messages) state.held.delete(message.id)
+        if (track) for (const message of batch.messages) state.release(message)
         metrics.add(Metrics.handled, handled)
         metrics.add(Metrics.failed, failed)
         handled = 0
@@ -449,9 +494,11 @@ const heartbeat = (redis: Redis.Service, context: ConsumerContext, every: number
   Effect.gen(function*() {
     while (true) {
       yield* Effect.sleep(every)
-      if (state.held.size === 0) continue
-      yield* redis.send("XCLAIM", [context.stream, context.group, context.consumer, 0, ...state.held, "JUSTID"]).pipe(
-        Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`))
-      )
+      const claims: Array<Redis.Command> = []
+      for (const [stream, ids] of state.held) {
+        if (ids.size > 0) claims.push(["XCLAIM", [stream, context.group, context.consumer, 0, ...ids, "JUSTID"]])
+      }
+      if (claims.length === 0) continue
+      yield* redis.pipeline(claims).pipe(Effect.catchAll((error) => Effect.logWarning(`heartbeat failed: ${error.message}`)))
     }
   })

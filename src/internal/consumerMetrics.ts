@@ -29,6 +29,24 @@ export const trimmed = Metric.counter("effect_redis_streams_consumer_trimmed", {
   incremental: true
 })
 
+/** Entries this consumer claimed from others (self-claim). */
+export const claimed = Metric.counter("effect_redis_streams_consumer_claimed", {
+  description: "idle stream entries claimed from other consumers of the group (self-claim)",
+  incremental: true
+})
+
+/** Failed entries given a backoff before their next delivery (retry). */
+export const retried = Metric.counter("effect_redis_streams_consumer_retried", {
+  description: "failed stream entries scheduled for a retry after a backoff",
+  incremental: true
+})
+
+/** Entries the consumer moved to a dead-letter stream (retries exhausted, or self-claimed past the threshold). */
+export const deadLettered = Metric.counter("effect_redis_streams_consumer_dead_lettered", {
+  description: "stream entries the consumer moved to a dead-letter stream",
+  incremental: true
+})
+
 /** Reads that failed (each retry counts). */
 export const readErrors = Metric.counter("effect_redis_streams_consumer_read_errors", {
   description: "failed reads of consumer groups",

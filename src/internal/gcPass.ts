@@ -6,6 +6,7 @@
 import { Effect, Metric } from "effect"
 import * as Groups from "../Groups.js"
 import * as Redis from "../Redis.js"
+import type * as RedisError from "../RedisError.js"
 import type { GcAction, Plan } from "./gcPlan.js"
 import type { Settings } from "./gcSettings.js"
 import * as Replies from "./replies.js"
@@ -58,14 +59,39 @@ for i = 3, #ARGV, 4 do
 end
 return done`
 
-const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.PendingEntry>) => {
-  if (entries.length === 0 || settings.dlq === false) return Effect.succeed(new Set<string>())
-  const args: Array<Redis.Arg> = [dlqScript, 2, settings.stream, settings.dlq.stream, settings.group, settings.dlq.includeMessage ? "1" : "0"]
+/** Where and how entries are dead-lettered. */
+export interface DeadLetterTarget {
+  readonly stream: string
+  readonly group: string
+  readonly dlq: string
+  readonly includeMessage: boolean
+}
+
+/**
+ * Moves entries to the dead-letter stream with {@link dlqScript} (each only
+ * if still as XPENDING saw it), through `sender`; returns the ids moved.
+ * Gc's pass and the consumer's own dead-lettering (self-claim, retries
+ * that ran out) share it.
+ */
+export const deadLetter = (
+  sender: Redis.Sender,
+  target: DeadLetterTarget,
+  entries: ReadonlyArray<Replies.PendingEntry>
+): Effect.Effect<ReadonlySet<string>, RedisError.RedisError> => {
+  if (entries.length === 0) return Effect.succeed(new Set<string>())
+  const args: Array<Redis.Arg> = [dlqScript, 2, target.stream, target.dlq, target.group, target.includeMessage ? "1" : "0"]
   for (const e of entries) args.push(e.id, e.consumer, e.idle, e.deliveries)
-  return Effect.flatMap(Redis.Redis, (redis) => redis.send("EVAL", args)).pipe(
+  return sender.send("EVAL", args).pipe(
     Effect.flatMap((reply) => Replies.ids("EVAL", reply)),
     Effect.map((ids) => new Set(ids))
   )
+}
+
+const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.PendingEntry>) => {
+  const { dlq, group, stream } = settings
+  return dlq === false
+    ? Effect.succeed(new Set<string>())
+    : Effect.flatMap(Redis.Redis, (redis) => deadLetter(redis, { stream, group, dlq: dlq.stream, includeMessage: dlq.includeMessage }, entries))
 }
 
 /**

@@ -61,29 +61,40 @@ export const entries = (command: string, reply: unknown): Effect.Effect<Readonly
 }
 
 /**
- * An XREADGROUP reply of one stream — `null` (nothing in the block time) or
- * `[[stream, [[id, [k, v, …] | null], …]]]` — decoded straight into what the
- * reader keeps: `onEntry` gets each id with its fields as a record (`null`
- * for an entry trimmed while pending), with no array of entries in between.
- * Fails, having called `onEntry` for none, when the reply has another shape.
+ * An XREADGROUP reply — `null` (nothing in the block time) or
+ * `[[stream, [[id, [k, v, …] | null], …]], …]` — decoded straight into what
+ * the reader keeps: `onEntry` gets each entry's stream and id with its
+ * fields as a record (`null` for an entry trimmed while pending), in reply
+ * order, with no array of entries in between. Fails, having called
+ * `onEntry` for none, when the reply has another shape.
  */
 export const groupRead = (
   command: string,
   reply: unknown,
-  onEntry: (id: string, fields: Record<string, string> | null) => void
+  onEntry: (stream: string, id: string, fields: Record<string, string> | null) => void
 ): Effect.Effect<void, RedisError.RedisError> => {
   if (reply === null) return Effect.void
-  const items: unknown = Array.isArray(reply) && Array.isArray(reply[0]) ? reply[0][1] : undefined
-  if (!Array.isArray(items)) return Effect.fail(unexpected(command, reply))
-  for (const item of items) {
-    if (!Array.isArray(item) || !isString(item[0])) return Effect.fail(unexpected(command, reply))
+  if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
+  for (const stream of reply) {
+    if (!Array.isArray(stream) || !isString(stream[0]) || !Array.isArray(stream[1])) return Effect.fail(unexpected(command, reply))
+    for (const item of stream[1]) {
+      if (!Array.isArray(item) || !isString(item[0])) return Effect.fail(unexpected(command, reply))
+    }
   }
-  for (const item of items as ReadonlyArray<[string, unknown]>) {
-    const kvs = item[1]
-    onEntry(item[0], Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
+  for (const [stream, items] of reply as ReadonlyArray<[string, ReadonlyArray<[string, unknown]>]>) {
+    for (const [id, kvs] of items) onEntry(stream, id, Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
   }
   return Effect.void
 }
+
+/** XAUTOCLAIM … JUSTID: the next cursor, the ids claimed, and (Redis ≥ 7) the ids deleted from the stream while pending. */
+export const autoClaim = (
+  reply: unknown
+): Effect.Effect<{ readonly cursor: string; readonly ids: ReadonlyArray<string>; readonly deleted: ReadonlyArray<string> }, RedisError.RedisError> =>
+  Array.isArray(reply) && isString(reply[0]) && Array.isArray(reply[1]) && reply[1].every(isString) &&
+    (reply[2] === undefined || (Array.isArray(reply[2]) && reply[2].every(isString)))
+    ? Effect.succeed({ cursor: reply[0], ids: reply[1], deleted: reply[2] ?? [] })
+    : Effect.fail(unexpected("XAUTOCLAIM", reply))
 
 /** XREAD / XREADGROUP: `null` (nothing in the block time) or `[[stream, entries], …]`. */
 export const streams = (

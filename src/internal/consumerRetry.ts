@@ -1,0 +1,52 @@
+/**
+ * Retry with backoff: how long a failed entry waits before it is handled
+ * again, from its delivery count alone, so that the wait survives a restart
+ * (the consumer compares it with the entry's idle time in XPENDING; nothing
+ * is kept in memory but a cache of the schedule's delays).
+ */
+import type { Schedule } from "effect"
+import { Effect, ScheduleDecision, ScheduleIntervals } from "effect"
+
+/** The delays of a schedule, by delivery count. */
+export interface Backoff {
+  /**
+   * How long an entry delivered `deliveries` times (and failed each time)
+   * waits before its next delivery, in ms; `undefined` when the schedule
+   * has ended: no more retries.
+   */
+  readonly delay: (deliveries: number) => number | undefined
+}
+
+/**
+ * The schedule stepped from its start, once per failure: the delay before
+ * the n-th retry is the n-th step's. Delays are computed once and kept (a
+ * jittered schedule is sampled once per delivery count). With `cap`, no
+ * delay is longer than `cap` (self-claim takes an entry idle that long).
+ */
+export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, cap = Infinity): Backoff => {
+  const delays: Array<number> = []
+  let state: unknown = schedule.initial
+  let now = 0
+  let ended = false
+  const extend = (n: number) =>
+    Effect.runSync(Effect.gen(function*() {
+      while (!ended && delays.length < n) {
+        const [next, , decision] = yield* schedule.step(now, undefined, state)
+        if (ScheduleDecision.isDone(decision)) {
+          ended = true
+          break
+        }
+        const at = ScheduleIntervals.start(decision.intervals)
+        delays.push(Math.min(cap, Math.max(0, at - now)))
+        now = at
+        state = next
+      }
+    }))
+  return {
+    delay: (deliveries) => {
+      const n = Math.max(1, deliveries)
+      if (delays.length < n && !ended) extend(n)
+      return delays[n - 1]
+    }
+  }
+}
