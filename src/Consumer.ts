@@ -345,8 +345,11 @@ const start = <A, E, R, EC, RC>(
 
 /**
  * The consumer's metrics, tagged with `stream` and `group` (plus the
- * fiber's metric labels): `handled`, `failed`, `acked`, `trimmed` and
- * `readErrors` counters, and the `handlerDuration` timer (milliseconds).
+ * fiber's metric labels; a consumer of several streams tags `stream` with
+ * them all, comma-separated): `handled`, `failed`, `acked`, `trimmed`,
+ * `readErrors`, `claimed` (self-claim), `retried` (failures given a
+ * backoff) and `deadLettered` (moved by the consumer itself) counters, and
+ * the `handlerDuration` timer (milliseconds).
  *
  * @since 0.1.0
  * @category metrics
@@ -357,6 +360,9 @@ export const metrics = {
   acked: Metrics.acked,
   trimmed: Metrics.trimmed,
   readErrors: Metrics.readErrors,
+  claimed: Metrics.claimed,
+  retried: Metrics.retried,
+  deadLettered: Metrics.deadLettered,
   handlerDuration: Metrics.handlerDuration
 } as const
 

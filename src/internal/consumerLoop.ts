@@ -8,7 +8,8 @@
  *   Everything the loop waits on (reads, reconnect delays) is such a fiber,
  *   so a graceful stop interrupts only that fiber, never a handler.
  * - The reads, in order: own pending entries (from the start), then new
- *   entries, read ahead while a batch is handled, then one blocking read;
+ *   entries (not blocking), read ahead while a batch is handled, then, when
+ *   there are none, one blocking read;
  *   when it comes back empty, a self-claim step (with `claim`, at most every
  *   `claim.every`) and the backlog again. With `retry`, a failed entry's
  *   backoff ends at a time the loop keeps: a blocking read waits no longer
@@ -233,9 +234,15 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
 
     /** What to read after `read` brought `batch`. */
     const nextRead = (read: Read, batch: Batch): Read => {
-      if (read._tag === "Claim") return startOfBacklog
+      if (read._tag === "Claim") {
+        // a step that stopped part-way through the pending list goes on at the next chance
+        if (state.claimCursors.some((cursor) => cursor !== "0-0")) state.nextClaimAt = 0
+        return startOfBacklog
+      }
       if (batch.next === undefined) {
-        if (read._tag === "Backlog" || !read.block) return blocking
+        // after the backlog, new entries by priority first: a blocking read takes every stream's at once
+        if (read._tag === "Backlog") return readAhead
+        if (!read.block) return blocking
         if (config.claim === undefined || Date.now() < state.nextClaimAt) return startOfBacklog
         state.nextClaimAt = Date.now() + config.claim.every
         return { _tag: "Claim" }
