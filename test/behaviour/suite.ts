@@ -181,4 +181,58 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
         expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ _tag: "RedisError", reason: "Unblocked" })
       }
     }))
+
+  it.scoped("one consumer over three hash-tagged streams on every master, by priority, unblocked on its master", () =>
+    Effect.gen(function*() {
+      // a group of three streams per hash tag; the tags spread the groups over the masters
+      const tags = Array.from({ length: 6 }, (_, i) => `prio-${i}`)
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      const fibers = yield* Effect.forEach(tags, (tag) =>
+        Effect.gen(function*() {
+          const streams = ["high", "mid", "low"].map((level) => Naming.streamName(level, { hashTag: tag }))
+          const group = Naming.groupName(tag)
+          yield* Groups.create(streams, group, { from: "0" })
+          for (const stream of [...streams].reverse()) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }])
+          return yield* Effect.forkScoped(Consumer.run({
+            streams,
+            group,
+            consumer: Naming.consumerName(tag, 0),
+            block: "20 seconds",
+            handler: (message) => Ref.update(handled, (all) => [...all, `${tag} ${message.stream.split("}")[1]} ${message.fields["n"]}`])
+          }))
+        }))
+      expect((yield* keysPerMaster(tags.map((tag) => Naming.streamName("high", { hashTag: tag })))).every((held) => held > 0)).toBe(true)
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (all) => all.length === tags.length * 6))
+      for (const tag of tags) {
+        expect((yield* Ref.get(handled)).filter((line) => line.startsWith(`${tag} `))).toEqual(
+          ["high", "mid", "low"].flatMap((level) => [`${tag} ${level} 1`, `${tag} ${level} 2`])
+        )
+      }
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === tags.length))
+      expect(yield* Consumer.unblock(Naming.consumerName("prio-"))).toBe(tags.length)
+      for (const fiber of fibers) expect(yield* Effect.flip(Fiber.join(fiber))).toMatchObject({ reason: "Unblocked" })
+    }))
+
+  it.scoped("self-claim recovers a dead consumer's entries on streams on every master, with no gc", () =>
+    Effect.gen(function*() {
+      const streams = taggedStreams("self-claim", 12)
+      const group = Naming.groupName("self-claim")
+      yield* pendingForDead(streams, group)
+      const handled = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("self-claim", i),
+          block: "100 millis",
+          claim: { idle: "1 millis" },
+          handler: (message) => Ref.update(handled, (all) => [...all, `${message.stream} ${message.fields["n"]}`])
+        })))
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (all) => all.length === streams.length * 2))
+      expect([...(yield* Ref.get(handled))].sort()).toEqual(streams.flatMap((stream) => [`${stream} 1`, `${stream} 2`]).sort())
+      for (const stream of streams) {
+        yield* eventually(Effect.filterOrFail(Groups.stats(stream, group), (stats) => stats.pending === 0))
+        expect((yield* Groups.stats(stream, group)).consumers.find((c) => c.name === "dead")?.pending).toBe(0)
+      }
+    }))
 }

@@ -60,4 +60,36 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer proce
       yield* stopWithin(fibers)
       yield* report(`SIGKILL of a consumer process (${orphaned} entries orphaned)`, counts)
     }), 60_000)
+
+  it.scoped("mid-batch: a sibling's self-claim alone recovers its pending entries (no gc), nothing lost, none pending", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisTest.RedisTest
+      const { dlq, group, stream } = yield* freshGroup
+      const victim = `consumer/${stream}/child`
+      const handledList = `handled/${stream}`
+      const written = yield* addEntries(stream, 200)
+      const child = yield* spawnChild([server.url, stream, group, victim, "50", handledList])
+      yield* eventually(
+        Effect.gen(function*() {
+          expect(Number(yield* send("LLEN", [handledList]))).toBeGreaterThan(3)
+          expect(yield* pendingCount(stream, group, victim)).toBeGreaterThan(0)
+        }),
+        "20 seconds"
+      )
+      child.kill("SIGKILL")
+      yield* eventually(Effect.sync(() => expect(child.signalCode).toBe("SIGKILL")))
+      const orphaned = yield* pendingCount(stream, group, victim)
+      expect(orphaned).toBeGreaterThan(0)
+      const tally = new Tally()
+      // the siblings claim entries idle for 500 ms themselves; no Gc.collect runs
+      const fibers = yield* startConsumers(2, { stream, group, handler: recording(tally), claim: { idle: "500 millis", every: "200 millis" } })
+      yield* eventually(Effect.flatMap(pendingCount(stream, group, victim), (n) => (n === 0 ? Effect.void : Effect.fail(n))), "20 seconds")
+      for (const id of yield* Effect.flatMap(send("LRANGE", [handledList, 0, -1]), (reply) => replies.ids("LRANGE", reply))) {
+        tally.record(id)
+      }
+      const counts = yield* settled({ stream, group, dlq, tally, written })
+      expect(counts.deadLettered).toBe(0)
+      yield* stopWithin(fibers)
+      yield* report(`SIGKILL of a consumer process, recovered by self-claim (${orphaned} entries orphaned)`, counts)
+    }), 60_000)
 })
