@@ -1,31 +1,36 @@
 /**
  * The library consumer's scenarios: draining a backlog with default and
- * tuned options, and the memory drain of a large backlog.
+ * tuned options, the memory drain of a large backlog, a drain of three
+ * streams by priority, and a self-claim recovery of a dead consumer's
+ * pending entries.
  */
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as replies from "../src/internal/replies.js"
 import * as Redis from "../src/Redis.js"
-import { backlogDrain, handle } from "./raw.js"
+import { backlogDrain, handle, seed, seedPending, SIBLING, withClient } from "./raw.js"
 import type { Ctx, Measured, Scenario } from "./scenario.js"
-import { BenchError, timed } from "./scenario.js"
+import { BenchError, promise, timed } from "./scenario.js"
 
 interface ConsumerOptions {
   readonly count?: number
   readonly concurrency?: number
+  /** Read these streams by priority instead of `ctx.stream`. */
+  readonly streams?: ReadonlyArray<string>
+  readonly claim?: Consumer.ClaimOptions
 }
 
-/** Polls XPENDING until the group holds no pending entry: a drain is done when it is acked. */
-const allAcked = (ctx: Ctx) =>
+/** Polls XPENDING until the group holds no pending entry on `streams`: a drain is done when it is acked. */
+const allAcked = (ctx: Ctx, streams: ReadonlyArray<string> = [ctx.stream]) =>
   Effect.gen(function*() {
     const redis = yield* Redis.Redis
     const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
-      const summary = yield* Effect.flatMap(redis.send("XPENDING", [ctx.stream, ctx.group]), replies.pendingSummary)
-      if (summary.count === 0) return
+      const summaries = yield* Effect.forEach(streams, (stream) => Effect.flatMap(redis.send("XPENDING", [stream, ctx.group]), replies.pendingSummary))
+      if (summaries.every((summary) => summary.count === 0)) return
       yield* Effect.sleep("1 millis")
     }
-    return yield* new BenchError({ message: `${ctx.stream}: entries still pending 30 s after all were handled` })
+    return yield* new BenchError({ message: `${streams.join(", ")}: entries still pending 30 s after all were handled` })
   })
 
 /**
@@ -37,7 +42,7 @@ export const consume = <E = never, R = never>(
   ctx: Ctx,
   names: ReadonlyArray<string>,
   options: ConsumerOptions,
-  onMessage: (fields: Record<string, string>) => void,
+  onMessage: (fields: Record<string, string>, stream: string) => void,
   afterStart: Effect.Effect<void, E, R> = Effect.void
 ) =>
   Effect.gen(function*() {
@@ -45,18 +50,20 @@ export const consume = <E = never, R = never>(
     let handled = 0
     const handler = (message: Consumer.StreamMessage) =>
       Effect.sync(() => {
-        onMessage(message.fields)
+        onMessage(message.fields, message.stream)
         if (++handled === ctx.n) Deferred.unsafeDone(done, Exit.void)
       })
+    const { streams, ...rest } = options
+    const source = streams === undefined ? { stream: ctx.stream } : { streams }
     const fibers = yield* Effect.forEach(names, (consumer) =>
-      Effect.fork(Consumer.run({ stream: ctx.stream, group: ctx.group, consumer, handler, ...options })))
+      Effect.fork(Consumer.run({ ...source, group: ctx.group, consumer, handler, ...rest })))
     yield* afterStart
     const ended = Effect.zipRight(
       Fiber.joinAll(fibers),
       new BenchError({ message: `the consumers ended after ${handled} of ${ctx.n} entries` })
     )
     yield* Effect.raceFirst(Deferred.await(done), ended)
-    yield* allAcked(ctx)
+    yield* allAcked(ctx, streams)
     yield* Fiber.interruptAll(fibers)
     return handled
   })
@@ -68,6 +75,49 @@ const drain = (ctx: Ctx, options: ConsumerOptions): Effect.Effect<Measured, unkn
   )
 
 const large = { size: { full: 1_000_000, quick: 50_000 } }
+
+const levels = ["high", "mid", "low"] as const
+const prioritised = (ctx: Ctx) => levels.map((level) => `${ctx.stream}-${level}`)
+
+/** A third of the backlog on each of three streams, written low first; one group on each. */
+const seedThree = (ctx: Ctx) =>
+  withClient(ctx.url, (client) =>
+    promise("seed three streams", async () => {
+      for (const stream of [...prioritised(ctx)].reverse()) {
+        await seed(client, stream, Math.ceil(ctx.n / 3))
+        await client.call("XGROUP", "CREATE", stream, ctx.group, "0")
+      }
+    }))
+
+/**
+ * Drains the three streams by priority; `inversions` counts entries handled
+ * after an entry of a lower stream (0 when every high entry came first, then
+ * every mid one).
+ */
+const priorityDrain = (ctx: Ctx): Effect.Effect<Measured, unknown> => {
+  const streams = prioritised(ctx)
+  const rank = new Map(streams.map((stream, i) => [stream, i]))
+  let lowest = 0
+  let inversions = 0
+  const onMessage = (fields: Record<string, string>, stream: string) => {
+    const level = rank.get(stream) ?? 0
+    if (level < lowest) inversions++
+    lowest = Math.max(lowest, level)
+    handle(fields)
+  }
+  const third = { ...ctx, n: Math.ceil(ctx.n / 3) * 3 }
+  return timed(consume(third, ["consumer/bench/0"], { ...ctx.tuning, streams }, onMessage)).pipe(
+    Effect.map(([seconds, handled]) => ({ handled: handled === third.n ? ctx.n : handled, seconds, extra: { inversions } })),
+    Effect.provide(Redis.layer(ctx.url))
+  )
+}
+
+/** A consumer that only self-claims: the dead owner's entries, idle since the setup. */
+const selfClaimRecovery = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
+  timed(consume(ctx, [SIBLING], { ...ctx.tuning, claim: { idle: 1, count: 1000 } }, handle)).pipe(
+    Effect.map(([seconds, handled]) => ({ handled, seconds })),
+    Effect.provide(Redis.layer(ctx.url))
+  )
 
 /** The consumer scenarios. */
 export const scenarios: ReadonlyArray<Scenario> = [
@@ -84,5 +134,16 @@ export const scenarios: ReadonlyArray<Scenario> = [
     "the same with the old heap capped at 128 MB: buffering without bound would run out of memory",
     (ctx) => drain(ctx, ctx.tuning),
     { ...large, execArgv: ["--max-old-space-size=128"] }
-  )
+  ),
+  backlogDrain("drain/library-3-streams", "Consumer.run over three streams by priority (a third of the backlog on each)", priorityDrain, {
+    setup: seedThree
+  }),
+  {
+    name: "claim/library-self-claim",
+    description: "a consumer recovering a dead consumer's pending entries by self-claim alone (XAUTOCLAIM, then its backlog)",
+    baseline: undefined,
+    size: { full: 100_000, quick: 10_000 },
+    setup: seedPending,
+    run: selfClaimRecovery
+  }
 ]

@@ -145,7 +145,7 @@ export const backlogDrain = (
   name: string,
   description: string,
   run: Scenario["run"],
-  more: Partial<Pick<Scenario, "size" | "execArgv">> = {}
+  more: Partial<Pick<Scenario, "size" | "execArgv" | "setup">> = {}
 ): Scenario => ({ name, description, baseline: "drain/raw-batch", size: drainSize, setup: seedBacklog, run, ...more })
 
 /** The raw baselines. */

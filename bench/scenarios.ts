@@ -16,7 +16,7 @@ export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios
 }
 
 /** Run order by name prefix; within a prefix, module order (the raw baselines first). */
-const order = ["drain/", "live/", "produce/", "gc/", "memory/", "dashboard/", "bullmq/"]
+const order = ["drain/", "live/", "produce/", "gc/", "claim/", "memory/", "dashboard/", "bullmq/"]
 
 const rank = (scenario: Scenario) => order.findIndex((prefix) => scenario.name.startsWith(prefix))
 

@@ -111,7 +111,7 @@ export interface CommonOptions<A, E, EC, RC> {
    */
   readonly interruptHandlers?: boolean | undefined
   /**
-   * Self-claim: whenever a blocking read comes back empty (at most every
+   * Self-claim: whenever there is nothing new to read (at most every
    * `every`, default `idle`), claim the entries of any consumer of the group
    * idle longer than `idle` (XAUTOCLAIM, `count` per stream and step,
    * default 100) and handle them as this consumer's own. With
@@ -145,7 +145,11 @@ export interface CommonOptions<A, E, EC, RC> {
 export interface ClaimOptions {
   /** Claim entries idle longer than this (at least 1 ms). */
   readonly idle: Duration.DurationInput
-  /** At most one self-claim step this often. Default `idle`. */
+  /**
+   * At most one self-claim step this often (when there is nothing new to
+   * read). A step that stopped at `count` goes on as soon as there is
+   * nothing new again. Default `idle`.
+   */
   readonly every?: Duration.DurationInput | undefined
   /** Entries claimed per stream and step. Default 100. */
   readonly count?: number | undefined

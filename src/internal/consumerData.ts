@@ -156,7 +156,7 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
         recur
       )
     case "Claimed":
-      return Effect.zipRight(Effect.logInfo(`claimed ${event.ids.length} idle entries of ${event.stream}`), recur)
+      return Effect.zipRight(Effect.logDebug(`claimed ${event.ids.length} idle entries of ${event.stream}`), recur)
     case "DeadLettered":
       return Effect.zipRight(
         Effect.logWarning(

@@ -9,9 +9,11 @@
  *   so a graceful stop interrupts only that fiber, never a handler.
  * - The reads, in order: own pending entries (from the start), then new
  *   entries (not blocking), read ahead while a batch is handled, then, when
- *   there are none, one blocking read;
- *   when it comes back empty, a self-claim step (with `claim`, at most every
- *   `claim.every`) and the backlog again. With `retry`, a failed entry's
+ *   there are none, one blocking read; when it comes back empty, the backlog
+ *   again. With `claim`, whenever there is nothing new (before blocking, and
+ *   after an empty blocking read), a self-claim step at most every
+ *   `claim.every` (one cut short at `claim.count` goes on at once), followed
+ *   by the backlog, which holds what it claimed. With `retry`, a failed entry's
  *   backoff ends at a time the loop keeps: a blocking read waits no longer
  *   than that, and a read-ahead past it turns into a backlog read.
  * - Per entry there is one span (when a tracer that exports is installed),
@@ -232,20 +234,23 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
 
     const retryDue = () => state.retryAt !== undefined && state.retryAt <= Date.now()
 
+    /** A self-claim step that stopped part-way through a pending list (at `claim.count`). */
+    const claimUnfinished = () => state.claimCursors.some((cursor) => cursor !== "0-0")
+    const claimDue = () => config.claim !== undefined && (claimUnfinished() || Date.now() >= state.nextClaimAt)
+    const claimStep = (): Read => {
+      state.nextClaimAt = Date.now() + config.claim!.every
+      return { _tag: "Claim" }
+    }
+
     /** What to read after `read` brought `batch`. */
     const nextRead = (read: Read, batch: Batch): Read => {
-      if (read._tag === "Claim") {
-        // a step that stopped part-way through the pending list goes on at the next chance
-        if (state.claimCursors.some((cursor) => cursor !== "0-0")) state.nextClaimAt = 0
-        return startOfBacklog
-      }
+      if (read._tag === "Claim") return startOfBacklog
       if (batch.next === undefined) {
         // after the backlog, new entries by priority first: a blocking read takes every stream's at once
         if (read._tag === "Backlog") return readAhead
-        if (!read.block) return blocking
-        if (config.claim === undefined || Date.now() < state.nextClaimAt) return startOfBacklog
-        state.nextClaimAt = Date.now() + config.claim.every
-        return { _tag: "Claim" }
+        // with nothing new, a self-claim step when one is due (an unfinished one goes on at once)
+        if (!read.block) return claimDue() ? claimStep() : blocking
+        return claimDue() ? claimStep() : startOfBacklog
       }
       if (read._tag === "Backlog") return { _tag: "Backlog", from: batch.next }
       return retryDue() ? startOfBacklog : readAhead
