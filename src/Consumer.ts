@@ -128,10 +128,14 @@ export interface CommonOptions<A, E, EC, RC> {
    * The delay is compared with the entry's idle time in XPENDING, so it
    * survives a restart. When the schedule ends, the entry goes to
    * `deadLetter` if set, and otherwise stays pending (for gc). With
-   * `claim`, no delay is longer than `claim.idle`. Default off: a failed
-   * entry is retried when the consumer next reads its backlog.
+   * `claim`, no delay is longer than `claim.idle`. Default
+   * {@link defaultRetry} (1 s, 2 s, 4 s, … up to 1 minute, without end: gc's
+   * dead-letter thresholds cap the attempts), kept in memory only: an entry
+   * that failed in this consumer waits, and after a restart its own pending
+   * entries are handled first, at once. `false`: a failed entry is retried
+   * whenever the consumer next reads its backlog.
    */
-  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  readonly retry?: Schedule.Schedule<unknown, unknown> | false | undefined
   /** Where entries go when their `retry` schedule ends. Default: nowhere, they stay pending. */
   readonly deadLetter?: ConsumerDeadLetter | undefined
 }
@@ -200,6 +204,17 @@ export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
 }
 
 /**
+ * The default `retry` schedule: a failed entry waits 1 s before its second
+ * delivery, then 2 s, 4 s, … and at most 1 minute, without end.
+ *
+ * @since 0.1.0
+ * @category schedules
+ */
+export const defaultRetry: Schedule.Schedule<unknown> = Schedule.exponential("1 second").pipe(
+  Schedule.union(Schedule.spaced("1 minute"))
+)
+
+/**
  * The default `reconnect` schedule: jittered exponential backoff from
  * 100 ms, capped at 5 s, without end.
  *
@@ -258,7 +273,8 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
     const streams = yield* streamsOf(options)
     yield* Redis.validateName("XREADGROUP", "group", options.group)
     yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
-    if (options.retry !== undefined && !Schedule.isSchedule(options.retry)) return yield* invalid("retry must be a Schedule")
+    const retry = options.retry ?? defaultRetry
+    if (retry !== false && !Schedule.isSchedule(retry)) return yield* invalid("retry must be a Schedule or false")
     const claim = options.claim === undefined ? undefined : yield* claimOf(options.claim)
     const retryDeadLetter = options.deadLetter === undefined ? undefined : yield* deadLetterOf(options.deadLetter, "deadLetter")
     yield* sharedSlot(streams, [claim?.deadLetter, retryDeadLetter])
@@ -267,7 +283,7 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
       streams,
       claim,
       retryDeadLetter,
-      backoff: options.retry === undefined ? undefined : Retry.backoff(options.retry, claim?.idle),
+      backoff: retry === false ? undefined : Retry.backoff(retry, options.retry !== undefined, claim?.idle),
       block: yield* Validate.positiveMillis("XREADGROUP", "block", options.block ?? "5 seconds"),
       count: yield* Validate.positiveInteger("XREADGROUP", "count", options.count, 100),
       concurrency: yield* Validate.positiveInteger("XREADGROUP", "concurrency", options.concurrency, 1),

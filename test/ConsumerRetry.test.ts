@@ -6,7 +6,7 @@
  * dead-letter stream, or stays pending when there is none.
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, Fiber, Ref, Schedule } from "effect"
+import { Effect, Fiber, Logger, Ref, Schedule } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
@@ -158,5 +158,58 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Fiber.interrupt(fiber)
       expect(attemptsOf(yield* Ref.get(attempts), "0").map((a) => a.deliveries)).toEqual([1, 2])
       expect((yield* pendingOf(names.stream, names.group)).map((row) => row.deliveries)).toEqual([2])
+    }))
+})
+
+layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("Consumer.run's default retry", (it) => {
+  it.effect("backs a poison entry off until gc's dead-letter threshold takes it, one warning per attempt, the failure as it is", () =>
+    Effect.gen(function*() {
+      const names = fresh()
+      yield* Groups.create(names.stream, names.group, { from: "0" })
+      const [id] = yield* addEntries(names.stream, 1)
+      const attempts = yield* Ref.make(0)
+      const warnings = yield* Ref.make<ReadonlyArray<string>>([])
+      const logger = Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") Effect.runSync(Ref.update(warnings, (all) => [...all, String(Array.isArray(message) ? message[0] : message)]))
+      })
+      const fiber = yield* Effect.fork(Consumer.run({
+        stream: names.stream,
+        group: names.group,
+        consumer: names.consumer,
+        block: "200 millis",
+        handler: () => Effect.zipRight(Ref.update(attempts, (n) => n + 1), Effect.fail("poison"))
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+      // gc's dlq at 2 deliveries, a pass every 3 seconds (the first at once)
+      const gc = yield* Effect.fork(Gc.schedule(names.stream, names.group, { dlq: { deliveries: 2, stream: names.dlq }, rebalance: false }, Schedule.spaced("3 seconds")))
+      yield* eventually(Effect.flatMap(Gc.deadLetters(names.dlq), (letters) => (letters.length === 1 ? Effect.void : Effect.fail("not yet"))), "15 seconds")
+      yield* Fiber.interrupt(gc)
+      yield* Fiber.interrupt(fiber)
+      // 1 s before the second delivery, 2 s before a third: at most three runs before the pass at 3 s
+      const runs = yield* Ref.get(attempts)
+      expect(runs).toBeGreaterThanOrEqual(2)
+      expect(runs).toBeLessThanOrEqual(3)
+      const failures = (yield* Ref.get(warnings)).filter((line) => line.startsWith(`handler failed on ${id}`))
+      expect(failures).toHaveLength(runs)
+      expect(failures[0]).toBe(`handler failed on ${id} (delivery 1): poison; the entry stays pending`)
+    }))
+
+  it.effect("retry: false retries a failed entry at every backlog read, as before", () =>
+    Effect.gen(function*() {
+      const names = fresh()
+      yield* Groups.create(names.stream, names.group, { from: "0" })
+      yield* addEntries(names.stream, 1)
+      const attempts = yield* Ref.make(0)
+      const fiber = yield* Effect.fork(Consumer.run({
+        stream: names.stream,
+        group: names.group,
+        consumer: names.consumer,
+        block: "50 millis",
+        retry: false,
+        handler: () => Effect.zipRight(Ref.update(attempts, (n) => n + 1), Effect.fail("poison")),
+        control: () => Effect.succeed(Consumer.Control.Recur())
+      }))
+      // five attempts within 5 s: backing off (1 + 2 + 4 + 8 s) they would take 15 s
+      yield* eventually(Effect.filterOrFail(Ref.get(attempts), (n) => n >= 5, () => "not yet"), "5 seconds")
+      yield* Fiber.interrupt(fiber)
     }))
 })

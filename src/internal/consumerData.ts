@@ -5,8 +5,7 @@
  * (which re-exports all of it) and the loop that interprets it
  * (`consumerLoop.ts`) both import it, and not each other.
  */
-import type { Cause } from "effect"
-import { Data, Duration, Effect } from "effect"
+import { Cause, Data, Duration, Effect, Option, Predicate } from "effect"
 import type * as RedisError from "../RedisError.js"
 
 /**
@@ -125,6 +124,25 @@ export interface ControlEventDefinition extends Data.TaggedEnum.WithGenerics<2> 
  */
 export const ControlEvent = Data.taggedEnum<ControlEventDefinition>()
 
+/**
+ * A handler's failure as it is: a string as itself, an `Error` as its name
+ * and message, a tagged error as its tag and message, anything else as
+ * JSON (not as Effect renders a failure in a cause: `Error: <value>`).
+ */
+export const describeFailure = (failure: unknown): string => {
+  if (typeof failure === "string") return failure
+  if (failure instanceof Error) return `${failure.name}: ${failure.message}`
+  if (Predicate.hasProperty(failure, "_tag") && typeof failure._tag === "string") {
+    const message = Predicate.hasProperty(failure, "message") && typeof failure.message === "string" ? failure.message : ""
+    return message === "" ? failure._tag : `${failure._tag}: ${message}`
+  }
+  try {
+    return JSON.stringify(failure) ?? String(failure)
+  } catch {
+    return String(failure)
+  }
+}
+
 const exit: Effect.Effect<Control> = Effect.succeed(Control.Exit())
 const recur: Effect.Effect<Control> = Effect.succeed(Control.Recur())
 
@@ -145,11 +163,16 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
         Effect.logWarning(`consumer read failed (${event.error.reason}): ${event.error.message}; exiting`),
         exit
       )
-    case "HandlerFailed":
+    case "HandlerFailed": {
+      const message = `handler failed on ${event.message.id} (delivery ${event.message.deliveries ?? 1})`
+      const failure = Cause.failureOption(event.cause)
       return Effect.zipRight(
-        Effect.logWarning(`handler failed on ${event.message.id} (delivery ${event.message.deliveries ?? 1}); the entry stays pending`, event.cause),
+        Option.isSome(failure)
+          ? Effect.logWarning(`${message}: ${describeFailure(failure.value)}; the entry stays pending`)
+          : Effect.logWarning(`${message}; the entry stays pending`, event.cause),
         recur
       )
+    }
     case "RetryScheduled":
       return Effect.zipRight(
         Effect.logDebug(`${event.message.id} is retried in ${Duration.format(event.delay)} at the earliest`),

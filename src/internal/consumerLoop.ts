@@ -131,6 +131,7 @@ class State implements ReadState {
   retryAt: number | undefined = undefined
   claimCursors: Array<string>
   claimedNow = new Set<string>()
+  readonly retryDue = new Map<string, number>()
   /** When a self-claim step may run next (epoch ms). */
   nextClaimAt = 0
 
@@ -373,6 +374,7 @@ const batchHandler = <A, E, R, EC, RC>(
 
   const succeeded = (message: StreamMessage, startedAt: number, value: A) => {
     settled(message, startedAt)
+    if (state.retryDue.size > 0) state.retryDue.delete(message.id)
     state.queueAck(message.stream, message.id)
     handled++
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
@@ -384,7 +386,9 @@ const batchHandler = <A, E, R, EC, RC>(
     const deliveries = message.deliveries ?? 1
     const delay = backoff.delay(deliveries)
     if (delay !== undefined) {
-      state.retryAt = Math.min(state.retryAt ?? Infinity, Date.now() + delay)
+      const due = Date.now() + delay
+      state.retryAt = Math.min(state.retryAt ?? Infinity, due)
+      if (!backoff.durable) state.retryDue.set(message.id, due)
       metrics.add(Metrics.retried, 1)
       return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
     }

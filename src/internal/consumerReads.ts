@@ -91,7 +91,12 @@ export interface ReadState {
   readonly claimCursors: Array<string>
   /** Entries self-claimed since the last backlog read: due at once, whatever their backoff. */
   claimedNow: Set<string>
+  /** With the default retry (kept in memory): when each entry that failed here may be handled again. */
+  readonly retryDue: Map<string, number>
 }
+
+/** Of an own pending entry: handle it now, wait until a time, or its schedule has ended. */
+type Verdict = "due" | "ended" | number
 
 /** The Lua script of a non-blocking read over several streams: the first, in priority order, with new entries. */
 const priorityRead = `
@@ -200,7 +205,18 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
     return out
   }
 
-  /** With `retry`: own pending entries after `from` whose backoff has passed, claimed again (XCLAIM). */
+  /** With `retry`: the entry's wait against its idle time (durable); with the default retry, what this process remembers. */
+  const verdict = (backoff: Backoff, row: replies.PendingEntry, now: number): Verdict => {
+    if (state.claimedNow.has(row.id)) return "due"
+    if (!backoff.durable) {
+      const due = state.retryDue.get(row.id)
+      return due === undefined || due <= now ? "due" : due
+    }
+    const delay = backoff.delay(row.deliveries)
+    return delay === undefined ? "ended" : row.idle >= delay ? "due" : now + delay - row.idle
+  }
+
+  /** Own pending entries after `from` whose backoff has passed, claimed again (XCLAIM). */
   const backlogWithBackoff = (trips: Trips, from: ReadonlyArray<string>, backoff: Backoff): Effect.Effect<Batch, RedisError.RedisError> =>
     Effect.gen(function*() {
       const pages = yield* Effect.flatMap(trips.first(streams.map((stream, i) => pendingOf(stream, from[i]!, count)), false), (found) =>
@@ -212,10 +228,10 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
       pages.forEach((rows, i) => {
         const ended: Array<replies.PendingEntry> = []
         for (const row of rows) {
-          const delay = backoff.delay(row.deliveries)
-          if (delay === undefined) ended.push(row)
-          else if (row.idle >= delay || state.claimedNow.has(row.id)) due[i]!.push(row)
-          else state.retryAt = Math.min(state.retryAt ?? Infinity, now + delay - row.idle)
+          const judged = verdict(backoff, row, now)
+          if (judged === "ended") ended.push(row)
+          else if (judged === "due") due[i]!.push(row)
+          else state.retryAt = Math.min(state.retryAt ?? Infinity, judged)
         }
         if (ended.length > 0) exhausted.push({ stream: streams[i]!, rows: ended })
       })
@@ -317,6 +333,13 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
       return { ...nothing, claimed, trimmed, deadLettered }
     }).pipe(Effect.withSpan("Consumer.claim", { attributes: { group, consumer, streams: streams.join(",") }, captureStackTrace: false }))
 
+  /** Whether an entry that failed here still waits (those whose wait is over are forgotten: they are due anyway). */
+  const waiting = () => {
+    const now = Date.now()
+    for (const [id, due] of state.retryDue) if (due <= now) state.retryDue.delete(id)
+    return state.retryDue.size > 0
+  }
+
   return {
     /** Carries out `read`. */
     run: (trips: Trips, read: Read): Effect.Effect<Batch, RedisError.RedisError> => {
@@ -324,7 +347,9 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
         case "New":
           return fresh(trips, read.block)
         case "Backlog":
-          return settings.backoff === undefined ? backlog(trips, read.from) : backlogWithBackoff(trips, read.from, settings.backoff)
+          return settings.backoff === undefined || !(settings.backoff.durable || waiting())
+            ? backlog(trips, read.from)
+            : backlogWithBackoff(trips, read.from, settings.backoff)
         case "Claim":
           return settings.claim === undefined ? Effect.succeed(nothing) : claimStep(trips, settings.claim)
       }

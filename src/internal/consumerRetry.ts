@@ -10,6 +10,13 @@ import { Effect, ScheduleDecision, ScheduleIntervals } from "effect"
 /** The delays of a schedule, by delivery count. */
 export interface Backoff {
   /**
+   * `true` (the `retry` option): an entry's wait is measured against its
+   * idle time in XPENDING, so it survives a restart. `false` (the default
+   * retry): only entries that failed in this process wait; after a restart
+   * its own pending entries are handled first, as always.
+   */
+  readonly durable: boolean
+  /**
    * How long an entry delivered `deliveries` times (and failed each time)
    * waits before its next delivery, in ms; `undefined` when the schedule
    * has ended: no more retries.
@@ -23,7 +30,7 @@ export interface Backoff {
  * jittered schedule is sampled once per delivery count). With `cap`, no
  * delay is longer than `cap` (self-claim takes an entry idle that long).
  */
-export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, cap = Infinity): Backoff => {
+export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, durable: boolean, cap = Infinity): Backoff => {
   const delays: Array<number> = []
   let state: unknown = schedule.initial
   let now = 0
@@ -43,6 +50,7 @@ export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, cap = Inf
       }
     }))
   return {
+    durable,
     delay: (deliveries) => {
       const n = Math.max(1, deliveries)
       if (delays.length < n && !ended) extend(n)
