@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Duration, ParseResult } from "effect"
-import { Effect, Schedule, Schema } from "effect"
+import { Effect, FiberSet, Layer, Schedule, Schema } from "effect"
 import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
 import { defaultControl } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
@@ -15,7 +15,8 @@ import * as replies from "./internal/replies.js"
 import * as Retry from "./internal/consumerRetry.js"
 import { inOneSlot } from "./internal/slots.js"
 import * as Validate from "./internal/validate.js"
-import type * as Gc from "./Gc.js"
+import * as Gc from "./Gc.js"
+import * as Groups from "./Groups.js"
 import * as Naming from "./Naming.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -362,6 +363,91 @@ const start = <A, E, R, EC, RC>(
         consumer: options.consumer
       })
     )
+
+/**
+ * The parts of {@link layerGroup}'s options that are its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GroupSetup {
+  /** How many consumers this process runs. Default 1. */
+  readonly consumers?: number | undefined
+  /**
+   * Their names, `<name>/<i>`. Default `Naming.consumerName` of the group's
+   * name without its `group/` prefix (`group/billing`: `consumer/billing/0`,
+   * …). Processes of one group need different names (a host name, a pod
+   * name): two consumers of one name share one pending list.
+   */
+  readonly name?: string | undefined
+  /** `Groups.create`'s options, or `false` when the group exists already. Default `{}` (new entries, MKSTREAM). */
+  readonly create?: Groups.CreateOptions | false | undefined
+  /**
+   * `Gc.schedule` on each stream while the layer is up: its collect options
+   * and schedule, or `false`. Default `{ options: {}, schedule: spaced 30 s,
+   * jittered }` (gc's default thresholds).
+   */
+  readonly gc?: {
+    readonly options?: Gc.CollectOptions | undefined
+    readonly schedule?: Schedule.Schedule<unknown, ReadonlyArray<Gc.GcAction>> | undefined
+  } | false | undefined
+}
+
+const defaultGcSchedule = Schedule.spaced("30 seconds").pipe(Schedule.jittered)
+
+const groupMember = (group: string, name: string | undefined, i: number) =>
+  name === undefined ? Naming.consumerName(group.replace(/^group\//, ""), i) : `${name}/${i}`
+
+/**
+ * A consumer group at work, in one scoped layer: the group created (on each
+ * stream), `consumers` consumers running in a `FiberSet`, and `Gc.schedule`
+ * on each stream; all stopped gracefully when the layer is released. Takes
+ * every option of {@link run} but `consumer`. A consumer that ends (an
+ * operator's `unblock`, or `Exit` from its control) is logged at error
+ * level; the others go on.
+ *
+ * ```ts
+ * const BillingLive = Consumer.layerGroup({
+ *   stream: Naming.streamName("orders"),
+ *   group: Naming.groupName("billing"),
+ *   consumers: 4,
+ *   handler: (message) => Effect.log(message.fields)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerGroup: {
+  <D, I, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
+  ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
+  <A, E, R, EC = never, RC = never>(
+    options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup
+  ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
+} = <A, E, R, EC, RC>(
+  options: (Omit<Options<A, E, R, EC, RC>, "consumer"> | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">) & GroupSetup
+): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis> =>
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const { consumers, create, gc, name, ...runOptions } = options
+    const count = yield* Validate.positiveInteger("Consumer.layerGroup", "consumers", consumers, 1)
+    const streams = yield* streamsOf(options)
+    if (create !== false) yield* Groups.create(streams, options.group, create ?? {})
+    const fibers = yield* FiberSet.make()
+    for (let i = 0; i < count; i++) {
+      const consumer = groupMember(options.group, name, i)
+      const member = run({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
+        Effect.tapErrorCause((cause) => Effect.logError(`consumer ${consumer} stopped`, cause)),
+        Effect.annotateLogs({ module: "Consumer", group: options.group, consumer })
+      )
+      yield* FiberSet.run(fibers, member)
+    }
+    if (gc !== false) {
+      for (const stream of streams) {
+        yield* Effect.forkScoped(Gc.schedule(stream, options.group, gc?.options ?? {}, gc?.schedule ?? defaultGcSchedule))
+      }
+    }
+  }).pipe(Effect.withSpan("Consumer.layerGroup", { attributes: { group: options.group } })))
 
 /**
  * The consumer's metrics, tagged with `stream` and `group` (plus the

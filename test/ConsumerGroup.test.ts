@@ -1,0 +1,78 @@
+/**
+ * `Consumer.layerGroup`: the one-call production setup — the group created,
+ * N consumers in a FiberSet and gc on a schedule — against a real server,
+ * and released cleanly.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Effect, Layer, Ref, Schedule } from "effect"
+import * as Consumer from "../src/Consumer.js"
+import * as Groups from "../src/Groups.js"
+import * as Naming from "../src/Naming.js"
+import * as Redis from "../src/Redis.js"
+import { RedisTest } from "../src/testing/index.js"
+import { age, read } from "./gcUtils.js"
+import { addEntries, eventually, pendingCount } from "./utils.js"
+
+const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
+
+/** The names of the connections open on the server. */
+const connectionNames = Effect.map(send("CLIENT", ["LIST"]), (list) =>
+  String(list).split("\n").map((line) => /name=(\S*)/.exec(line)?.[1] ?? "").filter((name) => name !== ""))
+
+layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("Consumer.layerGroup", (it) => {
+  it.effect("creates the group, runs N consumers and gc, handles everything, and stops them all on release", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("group-layer")
+      const group = Naming.groupName("group-layer")
+      const handled = yield* Ref.make(new Map<string, string>())
+      // a consumer that died holding two entries, before the layer starts
+      yield* Groups.create(stream, group, { from: "0" })
+      const orphans = yield* addEntries(stream, 2)
+      yield* read(stream, group, "consumer/dead", 2)
+      yield* age(stream, group, "consumer/dead", orphans, 60_000)
+      const live = Consumer.layerGroup({
+        stream,
+        group,
+        consumers: 3,
+        block: "100 millis",
+        create: { from: "0" },
+        gc: { options: { rebalance: { idle: "30 seconds", siblings: "all" } }, schedule: Schedule.spaced("100 millis") },
+        handler: (message) => Ref.update(handled, (all) => new Map(all).set(message.id, message.consumer))
+      })
+      const ids = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(live)
+        const ids = [...orphans, ...(yield* addEntries(stream, 30, 10))]
+        yield* eventually(Effect.flatMap(Ref.get(handled), (all) => (all.size === ids.length ? Effect.void : Effect.fail(all.size))), "15 seconds")
+        yield* eventually(Effect.flatMap(pendingCount(stream, group), (n) => (n === 0 ? Effect.void : Effect.fail(n))))
+        const names = (yield* Groups.stats(stream, group)).consumers.map((c) => c.name)
+        expect(names).toEqual(["consumer/dead", "consumer/group-layer/0", "consumer/group-layer/1", "consumer/group-layer/2"])
+        expect((yield* connectionNames).filter((name) => name.startsWith("consumer/group-layer/")).sort()).toEqual([
+          "consumer/group-layer/0",
+          "consumer/group-layer/1",
+          "consumer/group-layer/2"
+        ])
+        return ids
+      }))
+      const byConsumer = yield* Ref.get(handled)
+      expect([...byConsumer.keys()].sort()).toEqual([...ids].sort())
+      // the dead consumer's entries were handed over by gc and handled by a live one
+      for (const id of orphans) expect(byConsumer.get(id)).toMatch(/^consumer\/group-layer\/\d$/)
+      // released: every consumer's connection is closed
+      yield* eventually(Effect.flatMap(connectionNames, (names) =>
+        names.some((name) => name.startsWith("consumer/group-layer/")) ? Effect.fail(names) : Effect.void))
+    }))
+
+  it.effect("names consumers after `name`, and refuses a bad count before creating anything", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("group-layer-named")
+      const group = Naming.groupName("group-layer-named")
+      const error = yield* Effect.flip(Layer.build(Consumer.layerGroup({ stream, group, consumers: 0, handler: () => Effect.void })).pipe(Effect.scoped))
+      expect(error).toMatchObject({ _tag: "RedisError", reason: "InvalidArgument" })
+      expect(yield* send("EXISTS", [stream])).toBe(0)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Consumer.layerGroup({ stream, group, name: "consumer/billing/host-a", consumers: 2, gc: false, handler: () => Effect.void }))
+        yield* eventually(Effect.flatMap(connectionNames, (names) =>
+          names.filter((name) => name.startsWith("consumer/billing/host-a/")).length === 2 ? Effect.void : Effect.fail(names)))
+      }))
+    }))
+})
