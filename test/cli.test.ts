@@ -91,7 +91,8 @@ describe("effect-redis-streams --help", () => {
         cli(["streams", "--help"])
       )
       for (const command of ["streams", "groups", "stats", "gc", "dlq list", "dlq redrive", "unblock", "clear-pending"]) {
-        expect(ok(top)).toMatch(new RegExp(`- ${command} \\[--url text\\] \\[--json\\].*  [A-Z]`))
+        // the usage, wrapped to 80 columns, then the description indented below it
+        expect(ok(top)).toMatch(new RegExp(`- ${command} \\[--url text\\] \\[--json\\][^\\n]*(\\n {4}\\S[^\\n]*)*\\n {6}[A-Z]`))
       }
       expect(ok(gc)).toContain("$ gc [--url text] [--json] [--dry-run]")
       expect(ok(gc)).toContain("Report the actions gc would take, changing nothing")
@@ -301,5 +302,18 @@ layer(RedisTest.layer(), { excludeTestServices: true })("CLI dashboard", (it) =>
       expect(redrive.status).toBe(403)
       child.kill("SIGINT")
       yield* until(() => child.exitCode !== null || child.signalCode !== null, "dashboard to end")
+    }), slow)
+})
+
+describe("CLI help", () => {
+  it.effect("fits an 80-column terminal: no line of any command's --help is wider", () =>
+    Effect.gen(function*() {
+      const commands = [[], ["streams"], ["groups"], ["stats"], ["gc"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["unblock"], ["clear-pending"], ["dashboard"]]
+      const results = yield* Effect.all(commands.map((command) => cli([...command, "--help"])), { concurrency: 4 })
+      results.forEach((result, i) => {
+        const text = ok(result).replace(/\u001b\[[0-9;]*m/g, "")
+        expect(text, commands[i]!.join(" ")).toContain("USAGE")
+        expect(text.split("\n").filter((line) => line.length > 80), commands[i]!.join(" ")).toEqual([])
+      })
     }), slow)
 })

@@ -13,6 +13,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Option } from "effect"
 import { root } from "./commands.js"
+import { fit } from "./fit.js"
 
 const cli = Command.run(root, { name: "effect-redis-streams", version: "0.1.0" })
 
@@ -27,7 +28,19 @@ const report = <E>(cause: Cause.Cause<E>): Effect.Effect<void> => {
   return Console.error(`error: ${messageOf(Option.getOrElse(failure, () => Cause.squash(cause)))}`)
 }
 
+/** With `--help`, what the CLI prints is reflowed to the terminal's width (80 columns when it is not one). */
+const fitted = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  if (!process.argv.includes("--help") && !process.argv.includes("-h")) return program
+  const width = Math.min(process.stdout.columns ?? 80, 100)
+  return Effect.flatMap(Effect.console, (console) =>
+    Effect.withConsole(program, {
+      ...console,
+      log: (...args: ReadonlyArray<unknown>) => console.log(...args.map((arg) => (typeof arg === "string" ? fit(arg, width) : arg)))
+    }))
+}
+
 Effect.suspend(() => cli(process.argv)).pipe(
+  fitted,
   Effect.tapErrorCause(report),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({ disableErrorReporting: true })
