@@ -46,7 +46,7 @@ beforeAll(async () => {
   const staging = Path.join(work, "staging")
   fs.mkdirSync(staging)
   for (const file of ["package.json", "README.md"]) fs.copyFileSync(Path.join(root, file), Path.join(staging, file))
-  fs.cpSync(Path.join(root, "src"), Path.join(staging, "src"), { recursive: true })
+  for (const dir of ["src", "examples", "docs"]) fs.cpSync(Path.join(root, dir), Path.join(staging, dir), { recursive: true })
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
   ok(await run(process.execPath, [tsc, "-p", Path.join(root, "tsconfig.build.json"), "--outDir", Path.join(staging, "dist")], root))
   const packed = ok(await npm(staging, "pack", "--ignore-scripts", "--json", "--pack-destination", work))
@@ -80,6 +80,20 @@ const effectCopies = (dir: string): Array<string> => {
   walk(Path.join(dir, "node_modules"))
   return found
 }
+
+const readme = () => fs.readFileSync(Path.join(root, "README.md"), "utf8")
+
+/** The first ts block after the README's "## Quick start". */
+const quickStart = (): string => {
+  const text = readme()
+  const section = text.slice(text.indexOf("## Quick start"))
+  const block = /```ts\n([\s\S]*?)```/.exec(section)
+  if (block === null) throw new Error("no ts block in the README's Quick start")
+  return block[1]!
+}
+
+/** The files under examples/ the README links to. */
+const readmeExamples = (): Array<string> => [...new Set([...readme().matchAll(/\]\((examples\/[^)#]+)\)/g)].map((m) => m[1]!))]
 
 const program = `
 import { Effect } from "effect"
@@ -117,6 +131,15 @@ describe("the packed package", () => {
     const help = ok(await run(Path.join(dir, "node_modules/.bin/effect-redis-streams"), ["--help"], dir))
     expect(help).toContain("effect-redis-streams")
     expect(help).toContain("stats")
+
+    // the README's Quick start, as a new user runs it (tsx is the repository's: npm install -D tsx)
+    fs.writeFileSync(Path.join(dir, "quickstart.ts"), quickStart())
+    const tsx = Path.join(root, "node_modules/tsx/dist/esm/index.mjs")
+    expect(ok(await run(process.execPath, ["--import", `file://${tsx}`, "quickstart.ts"], dir))).toContain("Yum yum, tasty message")
+
+    // the examples the README links to are in the package
+    expect(readmeExamples().length).toBeGreaterThanOrEqual(6)
+    for (const example of readmeExamples()) expect(fs.existsSync(Path.join(dir, "node_modules/effect-redis-streams", example)), example).toBe(true)
   }, 300_000)
 
   it("refuses to install beside Effect 4, naming the peer dependency", async () => {
