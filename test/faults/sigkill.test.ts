@@ -1,4 +1,5 @@
 import { expect, layer } from "@effect/vitest"
+import type { Fiber } from "effect"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as Gc from "../../src/Gc.js"
@@ -19,27 +20,53 @@ const spawnChild = (args: ReadonlyArray<string>) =>
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
+/**
+ * A child consumer process SIGKILLed part-way through a batch: it handled
+ * some entries (listed in `handledList`) and left others pending.
+ */
+const killedMidBatch = Effect.gen(function*() {
+  const server = yield* RedisTest.RedisTest
+  const names = yield* freshGroup
+  const victim = `consumer/${names.stream}/child`
+  const handledList = `handled/${names.stream}`
+  const written = yield* addEntries(names.stream, 200)
+  const child = yield* spawnChild([server.url, names.stream, names.group, victim, "50", handledList])
+  yield* eventually(
+    Effect.gen(function*() {
+      expect(Number(yield* send("LLEN", [handledList]))).toBeGreaterThan(3)
+      expect(yield* pendingCount(names.stream, names.group, victim)).toBeGreaterThan(0)
+    }),
+    "20 seconds"
+  )
+  child.kill("SIGKILL")
+  yield* eventually(Effect.sync(() => expect(child.signalCode).toBe("SIGKILL")))
+  const orphaned = yield* pendingCount(names.stream, names.group, victim)
+  expect(orphaned).toBeGreaterThan(0)
+  return { ...names, victim, handledList, written, orphaned }
+})
+
+/** Counts what the killed process handled, checks nothing is lost or pending, stops the live consumers and reports. */
+const settle = (
+  killed: Effect.Effect.Success<typeof killedMidBatch>,
+  tally: Tally,
+  fibers: ReadonlyArray<Fiber.Fiber<unknown, unknown>>,
+  what: string
+) =>
+  Effect.gen(function*() {
+    for (const id of yield* Effect.flatMap(send("LRANGE", [killed.handledList, 0, -1]), (reply) => replies.ids("LRANGE", reply))) {
+      tally.record(id)
+    }
+    const counts = yield* settled({ ...killed, tally })
+    expect(counts.deadLettered).toBe(0)
+    yield* stopWithin(fibers)
+    yield* report(`${what} (${killed.orphaned} entries orphaned)`, counts)
+  })
+
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer process killed with SIGKILL", (it) => {
   it.scoped("mid-batch: Gc.collect hands its pending entries to the live consumers, nothing lost, none pending", () =>
     Effect.gen(function*() {
-      const server = yield* RedisTest.RedisTest
-      const { dlq, group, stream } = yield* freshGroup
-      const victim = `consumer/${stream}/child`
-      const handledList = `handled/${stream}`
-      const written = yield* addEntries(stream, 200)
-      const child = yield* spawnChild([server.url, stream, group, victim, "50", handledList])
-      // the child is part-way through a batch: it handled some, and holds entries it has not
-      yield* eventually(
-        Effect.gen(function*() {
-          expect(Number(yield* send("LLEN", [handledList]))).toBeGreaterThan(3)
-          expect(yield* pendingCount(stream, group, victim)).toBeGreaterThan(0)
-        }),
-        "20 seconds"
-      )
-      child.kill("SIGKILL")
-      yield* eventually(Effect.sync(() => expect(child.signalCode).toBe("SIGKILL")))
-      const orphaned = yield* pendingCount(stream, group, victim)
-      expect(orphaned).toBeGreaterThan(0)
+      const killed = yield* killedMidBatch
+      const { dlq, group, stream, victim } = killed
       const tally = new Tally()
       const fibers = yield* startConsumers(2, { stream, group, handler: recording(tally) })
       // gc passes until the dead consumer's entries have been handed over
@@ -52,44 +79,17 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: a consumer proce
         "20 seconds"
       )
       expect(rebalanced).toBeGreaterThan(0)
-      for (const id of yield* Effect.flatMap(send("LRANGE", [handledList, 0, -1]), (reply) => replies.ids("LRANGE", reply))) {
-        tally.record(id)
-      }
-      const counts = yield* settled({ stream, group, dlq, tally, written })
-      expect(counts.deadLettered).toBe(0)
-      yield* stopWithin(fibers)
-      yield* report(`SIGKILL of a consumer process (${orphaned} entries orphaned)`, counts)
+      yield* settle(killed, tally, fibers, "SIGKILL of a consumer process")
     }), 60_000)
 
   it.scoped("mid-batch: a sibling's self-claim alone recovers its pending entries (no gc), nothing lost, none pending", () =>
     Effect.gen(function*() {
-      const server = yield* RedisTest.RedisTest
-      const { dlq, group, stream } = yield* freshGroup
-      const victim = `consumer/${stream}/child`
-      const handledList = `handled/${stream}`
-      const written = yield* addEntries(stream, 200)
-      const child = yield* spawnChild([server.url, stream, group, victim, "50", handledList])
-      yield* eventually(
-        Effect.gen(function*() {
-          expect(Number(yield* send("LLEN", [handledList]))).toBeGreaterThan(3)
-          expect(yield* pendingCount(stream, group, victim)).toBeGreaterThan(0)
-        }),
-        "20 seconds"
-      )
-      child.kill("SIGKILL")
-      yield* eventually(Effect.sync(() => expect(child.signalCode).toBe("SIGKILL")))
-      const orphaned = yield* pendingCount(stream, group, victim)
-      expect(orphaned).toBeGreaterThan(0)
+      const killed = yield* killedMidBatch
+      const { group, stream, victim } = killed
       const tally = new Tally()
       // the siblings claim entries idle for 500 ms themselves; no Gc.collect runs
       const fibers = yield* startConsumers(2, { stream, group, handler: recording(tally), claim: { idle: "500 millis", every: "200 millis" } })
       yield* eventually(Effect.flatMap(pendingCount(stream, group, victim), (n) => (n === 0 ? Effect.void : Effect.fail(n))), "20 seconds")
-      for (const id of yield* Effect.flatMap(send("LRANGE", [handledList, 0, -1]), (reply) => replies.ids("LRANGE", reply))) {
-        tally.record(id)
-      }
-      const counts = yield* settled({ stream, group, dlq, tally, written })
-      expect(counts.deadLettered).toBe(0)
-      yield* stopWithin(fibers)
-      yield* report(`SIGKILL of a consumer process, recovered by self-claim (${orphaned} entries orphaned)`, counts)
+      yield* settle(killed, tally, fibers, "SIGKILL of a consumer process, recovered by self-claim")
     }), 60_000)
 })
