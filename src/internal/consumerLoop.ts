@@ -140,9 +140,12 @@ class State implements ReadState {
   }
 
   queueAck(stream: string, id: string) {
-    const ids = this.unacked.get(stream)
-    if (ids === undefined) this.unacked.set(stream, [id])
-    else ids.push(id)
+    let ids = this.unacked.get(stream)
+    if (ids === undefined) {
+      ids = []
+      this.unacked.set(stream, ids)
+    }
+    ids.push(id)
   }
 
   /** Takes the queued acks (put back with {@link requeue} when they could not be sent). */

@@ -124,11 +124,14 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
       const trimmed: Array<Trimmed> = []
       const last: Array<string | undefined> = streams.map(() => undefined)
       // groupRead calls back for every entry before it returns
-      const parsed = replies.groupRead("XREADGROUP", reply, (stream, id, fields) => {
+      const parsed = replies.groupRead("XREADGROUP", reply, (stream) => {
         const i = indexOf.get(stream) ?? 0
-        last[i] = id
-        if (fields === null) trimmed.push({ stream, id, acked: false })
-        else messages.push({ stream, group, consumer, id, fields, deliveries: deliveries?.[i]?.get(id) ?? 1 })
+        const counts = deliveries?.[i]
+        return (id, fields) => {
+          last[i] = id
+          if (fields === null) trimmed.push({ stream, id, acked: false })
+          else messages.push({ stream, group, consumer, id, fields, deliveries: counts?.get(id) ?? 1 })
+        }
       })
       return Effect.as(parsed, { messages, trimmed, last })
     })
@@ -247,7 +250,7 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
         const [i, rows] = claims[k]!
         const stream = streams[i]!
         const got = new Map<string, Record<string, string> | null>()
-        yield* replies.groupRead("XCLAIM", [[stream, claimedReplies[k]]], (_, id, fields) => got.set(id, fields))
+        yield* replies.groupRead("XCLAIM", [[stream, claimedReplies[k]]], () => (id, fields) => got.set(id, fields))
         for (const row of rows) {
           const fields = got.get(row.id)
           if (fields === undefined || fields === null) missing.push({ stream, id: row.id })

@@ -63,15 +63,16 @@ export const entries = (command: string, reply: unknown): Effect.Effect<Readonly
 /**
  * An XREADGROUP reply — `null` (nothing in the block time) or
  * `[[stream, [[id, [k, v, …] | null], …]], …]` — decoded straight into what
- * the reader keeps: `onEntry` gets each entry's stream and id with its
- * fields as a record (`null` for an entry trimmed while pending), in reply
- * order, with no array of entries in between. Fails, having called
- * `onEntry` for none, when the reply has another shape.
+ * the reader keeps: `onStream` is called once per stream of the reply and
+ * returns what gets each of its entries (the id, and the fields as a record,
+ * `null` for an entry trimmed while pending), in reply order, with no array
+ * of entries in between. Fails, having called back for none, when the reply
+ * has another shape.
  */
 export const groupRead = (
   command: string,
   reply: unknown,
-  onEntry: (stream: string, id: string, fields: Record<string, string> | null) => void
+  onStream: (stream: string) => (id: string, fields: Record<string, string> | null) => void
 ): Effect.Effect<void, RedisError.RedisError> => {
   if (reply === null) return Effect.void
   if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
@@ -82,7 +83,12 @@ export const groupRead = (
     }
   }
   for (const [stream, items] of reply as ReadonlyArray<[string, ReadonlyArray<[string, unknown]>]>) {
-    for (const [id, kvs] of items) onEntry(stream, id, Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
+    const onEntry = onStream(stream)
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!
+      const kvs = item[1]
+      onEntry(item[0], Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
+    }
   }
   return Effect.void
 }
