@@ -186,13 +186,27 @@ const stringParam = (name: string) =>
     return typeof raw === "string" && raw !== "" ? raw : undefined
   })
 
-/** Refuses a write from a foreign page: an `Origin` (or `Sec-Fetch-Site`) that is not this dashboard's. */
+/** The host of an `Origin` header; `undefined` when it is not a URL (`null`, or malformed). */
+const originHost = (origin: string): string | undefined => {
+  try {
+    return new URL(origin).host
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Refuses a write from a foreign page: an `Origin` whose host is not the
+ * one the request was sent to (or that is opaque or malformed), or a
+ * `Sec-Fetch-Site` other than same-origin. A request without either (a
+ * script, curl) is not a browser's and passes.
+ */
 const sameOrigin = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
   const origin = request.headers["origin"]
   const site = request.headers["sec-fetch-site"]
   const host = request.headers["host"]
-  const foreign = (origin !== undefined && origin !== "null" && host !== undefined && new URL(origin).host !== host) ||
-    origin === "null" || (site !== undefined && site !== "same-origin" && site !== "none")
+  const foreign = (origin !== undefined && (host === undefined || originHost(origin) !== host)) ||
+    (site !== undefined && site !== "same-origin" && site !== "none")
   return foreign
     ? Effect.fail(new Refused({ status: 403, error: "Forbidden", message: `writes need a same-origin request; Origin ${origin ?? site} is not this dashboard` }))
     : Effect.void

@@ -189,6 +189,9 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
       expect(foreign.body.error).toBe("Forbidden")
       const crossSite = yield* post(`/api/dlq/${enc(dlq)}/redrive`, { "sec-fetch-site": "cross-site" })
       expect(crossSite.status).toBe(403)
+      for (const origin of ["null", "not a url"]) {
+        expect((yield* post(`/api/dlq/${enc(dlq)}/redrive`, { origin })).status, origin).toBe(403)
+      }
       expect(yield* send("XLEN", [dlq])).toBe(1)
       const own = yield* post(`/api/dlq/${enc(dlq)}/redrive`, { origin: base.origin })
       expect(own.status).toBe(200)

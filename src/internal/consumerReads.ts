@@ -179,7 +179,7 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
   const backlog = (trips: Trips, from: ReadonlyArray<string>): Effect.Effect<Batch, RedisError.RedisError> =>
     Effect.gen(function*() {
       const [reply] = yield* trips.first([xreadgroup(undefined, from)], false)
-      const ranges = ranges_(reply)
+      const ranges = rangesOf(reply)
       if (ranges.every((range) => range === undefined)) return nothing
       const wanted = ranges.flatMap((range, i) => (range === undefined ? [] : [[i, range] as const]))
       const found = yield* trips.next(
@@ -192,7 +192,7 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
     })
 
   /** The first and last id and the count of each stream's entries in an XREADGROUP reply. */
-  const ranges_ = (reply: unknown) => {
+  const rangesOf = (reply: unknown) => {
     const out: Array<{ readonly first: string; readonly last: string; readonly count: number } | undefined> = streams.map(() => undefined)
     if (!Array.isArray(reply)) return out
     for (const item of reply) {
