@@ -260,12 +260,14 @@ const claimOf = (claim: ClaimOptions) =>
       return yield* invalid("claim.deadLetter takes deliveries, not idle: every claimed entry is idle past claim.idle")
     }
     if (dlq !== undefined && dlq.deliveries === undefined) return yield* invalid("claim.deadLetter needs deliveries")
-    const deliveries = dlq === undefined ? undefined : yield* Validate.positiveInteger("XREADGROUP", "claim.deadLetter.deliveries", dlq.deliveries, 1)
     return {
       idle,
       every: yield* Validate.positiveMillis("XREADGROUP", "claim.every", claim.every ?? idle),
       count: yield* Validate.positiveInteger("XREADGROUP", "claim.count", claim.count, 100),
-      deadLetter: dlq === undefined ? undefined : { ...(yield* deadLetterOf(dlq, "claim.deadLetter")), deliveries: deliveries! }
+      deadLetter: dlq === undefined ? undefined : {
+        ...(yield* deadLetterOf(dlq, "claim.deadLetter")),
+        deliveries: yield* Validate.positiveInteger("XREADGROUP", "claim.deadLetter.deliveries", dlq.deliveries, 1)
+      }
     }
   })
 
@@ -322,12 +324,13 @@ const withSchema = <D, I, RS, A, E, R>(
  * interrupted; fork it (`Effect.fork`, `Effect.forkScoped`, a `FiberSet` or
  * a `FiberMap`).
  *
- * It reads its own pending entries first, then new ones; a handler success
- * acks the entry, a failure leaves it pending; when a blocking read comes
- * back empty it goes through its pending entries again; a pending entry
- * trimmed from the stream is acked, logged and counted. After `Exit` the run
- * succeeds with the handled value, or fails with the read's `RedisError` or
- * the handler's error.
+ * It reads its own pending entries first, then new ones (of `streams`, by
+ * priority); a handler success acks the entry, a failure leaves it pending
+ * and backs it off (`retry`); when a blocking read comes back empty it goes
+ * through its pending entries again (and, with `claim`, takes idle entries
+ * of its siblings); a pending entry trimmed from the stream is acked,
+ * logged and counted. After `Exit` the run succeeds with the handled value,
+ * or fails with the read's `RedisError` or the handler's error.
  *
  * Interrupting it ends a blocking read at once, lets running handlers finish
  * and acks them (unless `interruptHandlers`), and releases its connection.

@@ -399,6 +399,7 @@ const batchHandler = <A, E, R, EC, RC>(
     const dlq = retryDeadLetter.dlq(message.stream)
     const entry = { id: message.id, consumer, idle: 0, deliveries }
     return deadLetter(redis, { stream: message.stream, group, dlq, includeMessage: retryDeadLetter.includeMessage }, [entry]).pipe(
+      Effect.withSpan("Consumer.deadLetter", { attributes: { stream: message.stream, group, consumer, id: message.id, dlq }, captureStackTrace: false }),
       Effect.matchEffect({
         onFailure: (error) => Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
         onSuccess: (moved) =>
