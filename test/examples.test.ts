@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { main } from "../examples/producer.js"
+import { main as production } from "../examples/production.js"
 import { Redis } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
 
@@ -15,4 +16,14 @@ layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
       const redis = yield* Redis.Redis
       expect(yield* redis.send("XLEN", [result.stream])).toBe(1001)
     }))
+
+  it.effect("production.ts: every job done, in order per stream, the broken one retried and dead-lettered", () =>
+    Effect.gen(function*() {
+      const result = yield* production
+      // two consumers work at once: the order holds within a stream, not across them
+      expect(result.done.indexOf("urgent u1")).toBeLessThan(result.done.indexOf("urgent u2"))
+      expect(result.done.indexOf("normal n1")).toBeLessThan(result.done.indexOf("normal n2"))
+      expect([...result.done].sort()).toEqual(["normal n1", "normal n2", "urgent u1", "urgent u2"])
+      expect(result.deadLettered).toEqual([{ job: "broken" }])
+    }), 30_000)
 })
