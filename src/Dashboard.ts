@@ -129,6 +129,13 @@ class Refused extends Data.TaggedError("Refused")<{
   readonly message: string
 }> {}
 
+/** What an endpoint's handler is: its answer, or a refusal, from the request and Redis. */
+type Handler<A> = Effect.Effect<
+  A,
+  RedisError.RedisError | Refused,
+  Redis.Redis | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams
+>
+
 const statusOf = (reason: RedisError.RedisError["reason"]): number => {
   switch (reason) {
     case "InvalidArgument":
@@ -288,13 +295,13 @@ export const make = (
       Effect.forkScoped
     )
 
-    const write = <A>(handler: Effect.Effect<A, RedisError.RedisError | Refused, Redis.Redis | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams>) =>
+    const write = <A>(handler: Handler<A>) =>
       json(
         settings.readOnly
           ? Effect.fail(new Refused({ status: 403, error: "Forbidden", message: "the dashboard is read-only" }))
           : Effect.zipRight(sameOrigin, handler)
       ).pipe(withRedis)
-    const read = <A>(handler: Effect.Effect<A, RedisError.RedisError | Refused, Redis.Redis | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams>) =>
+    const read = <A>(handler: Handler<A>) =>
       json(handler).pipe(withRedis)
 
     const events = Stream.concat(Stream.fromEffect(Ref.get(latest)), Stream.fromPubSub(updates)).pipe(
