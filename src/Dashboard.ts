@@ -54,7 +54,6 @@ import * as Groups from "./Groups.js"
 import type { Snapshot } from "./internal/dashboardData.js"
 import * as Data_ from "./internal/dashboardData.js"
 import { page } from "./internal/dashboardPage.js"
-import * as Replies from "./internal/replies.js"
 import * as Validate from "./internal/validate.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -370,9 +369,7 @@ export const make = (
 const groupsNow = (stream: string, idle: number) =>
   Effect.gen(function*() {
     yield* Redis.validateName("XINFO", "stream", stream)
-    const redis = yield* Redis.Redis
-    const info = yield* Effect.flatMap(redis.send(...Data_.fullInfo(stream)), Replies.fullStream)
-    return Data_.groupsOf({ name: stream, info, now: Date.now() }, idle)
+    return Data_.groupsOf(yield* Data_.readStream(stream), idle)
   })
 
 /**

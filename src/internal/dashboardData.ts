@@ -116,6 +116,12 @@ export const readStreams = (pattern: string): Effect.Effect<ReadonlyArray<Stream
     return perMaster.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   })
 
+/** One stream read now (its groups and consumers), with the server's clock, in one round trip. */
+export const readStream = (name: string): Effect.Effect<StreamRead, RedisError.RedisError, Redis.Redis> =>
+  Effect.flatMap(Redis.Redis, (redis) => redis.pipeline([["TIME", []], fullInfo(name)])).pipe(
+    Effect.flatMap(([time, info]) => Effect.map(Replies.fullStream(info), (parsed) => ({ name, info: parsed, now: serverMillis(time) })))
+  )
+
 /** The groups of one stream as read now (for the JSON endpoint), without history. */
 export const groupsOf = (read: StreamRead, idleThreshold: number): ReadonlyArray<Omit<GroupView, "history">> =>
   read.info.groups.map((group) => ({
