@@ -15,7 +15,9 @@
  *   `claim.every` (one cut short at `claim.count` goes on at once), followed
  *   by the backlog, which holds what it claimed. With `retry`, a failed entry's
  *   backoff ends at a time the loop keeps: a blocking read waits no longer
- *   than that, and a read-ahead past it turns into a backlog read.
+ *   than that, and once it has passed the backlog is read after the batch in
+ *   hand. The choice is `consumerNext.ts`'s: no read that can return an entry
+ *   of the batch in hand runs while it is handled.
  * - Per entry there is one span (when a tracer that exports is installed),
  *   one control call (skipped for `Handled` under the default control), one
  *   timer sample and plain array/counter updates; counters are written per
@@ -34,6 +36,7 @@ import { ControlEvent, defaultControl } from "./consumerData.js"
 import * as Metrics from "./consumerMetrics.js"
 import type { Batch, Read, ReadSettings, ReadState, Trips } from "./consumerReads.js"
 import { reads } from "./consumerReads.js"
+import * as Next from "./consumerNext.js"
 import { deadLetter } from "./gcPass.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
@@ -55,9 +58,6 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
 type Outcome =
   | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
   | { readonly _tag: "Failed"; readonly error: RedisError.RedisError; readonly retry: boolean }
-
-const blocking: Read = { _tag: "New", block: true }
-const readAhead: Read = { _tag: "New", block: false }
 
 /**
  * Effect's built-in tracer: its spans go nowhere but cost more than the
@@ -185,7 +185,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
     yield* Effect.forkScoped(watchdog(state))
 
-    const startOfBacklog: Read = { _tag: "Backlog", from: streams.map(() => "0-0") }
+    const startOfBacklog = Next.fromStart(streams.length)
     const ackCommands = (acks: ReadonlyMap<string, ReadonlyArray<string>>): Array<Redis.Command> =>
       [...acks].map(([stream, ids]) => ["XACK", [stream, group, ...ids]])
     const countAcked = (replies: ReadonlyArray<unknown>) => {
@@ -219,7 +219,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
       Effect.suspend(() => {
         const acks = state.takeAcks()
         const blocks = read._tag === "New" && read.block
-        if (config.backoff !== undefined && read === startOfBacklog) state.retryAt = undefined
+        if (config.backoff !== undefined && read._tag === "Backlog" && read.from.every((id) => id === "0-0")) state.retryAt = undefined
         state.deadline = Date.now() + (blocks ? block : 0) + replyGrace
         return reader.run(tripsWith(ackCommands(acks)), read).pipe(
           Effect.onExit((exit) =>
@@ -236,28 +236,21 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         )
       })
 
-    const retryDue = () => state.retryAt !== undefined && state.retryAt <= Date.now()
-
-    /** A self-claim step that stopped part-way through a pending list (at `claim.count`). */
-    const claimUnfinished = () => state.claimCursors.some((cursor) => cursor !== "0-0")
-    const claimDue = () => config.claim !== undefined && (claimUnfinished() || Date.now() >= state.nextClaimAt)
-    const claimStep = (): Read => {
-      state.nextClaimAt = Date.now() + config.claim!.every
-      return { _tag: "Claim" }
-    }
-
-    /** What to read after `read` brought `batch`. */
-    const nextRead = (read: Read, batch: Batch): Read => {
-      if (read._tag === "Claim") return startOfBacklog
-      if (batch.next === undefined) {
-        // after the backlog, new entries by priority first: a blocking read takes every stream's at once
-        if (read._tag === "Backlog") return readAhead
-        // with nothing new, a self-claim step when one is due (an unfinished one goes on at once)
-        if (!read.block) return claimDue() ? claimStep() : blocking
-        return claimDue() ? claimStep() : startOfBacklog
-      }
-      if (read._tag === "Backlog") return { _tag: "Backlog", from: batch.next }
-      return retryDue() ? startOfBacklog : readAhead
+    /** The next read, chosen by `consumerNext.ts` (a self-claim step chosen sets the time of the next). */
+    const nextOf = (read: Read, batch: Batch): Next.Next => {
+      const chosen = Next.next({
+        streams,
+        read,
+        batch,
+        retryAt: state.retryAt,
+        claim: config.claim === undefined ? undefined : {
+          unfinished: state.claimCursors.some((cursor) => cursor !== "0-0"),
+          nextAt: state.nextClaimAt
+        },
+        now: Date.now()
+      })
+      if (chosen.read._tag === "Claim") state.nextClaimAt = Date.now() + config.claim!.every
+      return chosen
     }
 
     const reconnect = (error: RedisError.RedisError): Effect.Effect<Outcome> =>
@@ -316,8 +309,10 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           yield* driver.reset
         }
         const { batch, read } = outcome
-        yield* start(exchange(nextRead(read, batch)))
+        const next = nextOf(read, batch)
+        if (next.ahead) yield* start(exchange(next.read))
         yield* handleBatch(batch)
+        if (!next.ahead && state.exit === undefined) yield* start(exchange(next.read))
         const exited = state.exit as ControlEvent<A, E> | undefined
         if (exited !== undefined) {
           if (exited._tag === "Handled") return exited.value
@@ -361,14 +356,28 @@ const batchHandler = <A, E, R, EC, RC>(
       if (decision._tag === "Exit" && state.exit === undefined) state.exit = event
     })
 
+  /**
+   * The handler's effect; a handler that throws instead of returning one (a
+   * `JSON.parse` before its `Effect.gen`), or returns something else, fails
+   * that entry with the defect, like any failure of the entry.
+   */
+  const handleOne = (message: StreamMessage): Effect.Effect<A, E, R> => {
+    try {
+      const effect = config.handle(message)
+      return Effect.isEffect(effect) ? effect : Effect.die(new TypeError(`the handler returned ${typeof effect}, not an Effect`))
+    } catch (defect) {
+      return Effect.die(defect)
+    }
+  }
+
   const spanned = (message: StreamMessage) =>
     tracing
-      ? Effect.withSpan(config.handle(message), "Consumer.handle", {
+      ? Effect.withSpan(handleOne(message), "Consumer.handle", {
         attributes: { stream: message.stream, group, consumer, id: message.id },
         kind: "consumer",
         captureStackTrace: false
       })
-      : config.handle(message)
+      : handleOne(message)
 
   const settled = (message: StreamMessage, startedAt: number) => {
     metrics.duration(performance.now() - startedAt)
