@@ -6,9 +6,9 @@
  * @since 0.1.0
  */
 import type { Duration, ParseResult } from "effect"
-import { Effect, FiberSet, Layer, Schedule, Schema } from "effect"
+import { Cause, Effect, FiberSet, Layer, Schedule, Schema } from "effect"
 import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
-import { defaultControl } from "./internal/consumerData.js"
+import { defaultControl, HandlerTimeout } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
 import * as Metrics from "./internal/consumerMetrics.js"
 import * as replies from "./internal/replies.js"
@@ -47,6 +47,11 @@ export {
    * @category models
    */
   type DecodedMessage,
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  HandlerTimeout,
   /**
    * @since 0.1.0
    * @category control
@@ -94,10 +99,28 @@ export interface CommonOptions<A, E, EC, RC> {
   /** Decides what happens after each event. Default {@link defaultControl}. */
   readonly control?: ((event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>) | undefined
   /**
+   * How long one handler may run: past it the handler is interrupted and its
+   * entry fails with {@link HandlerTimeout} (retried with `retry`, then
+   * dead-lettered with `deadLetter`, like any failure); given, the events
+   * and the run's error take `HandlerTimeout` among the handler's errors. With `heartbeat`,
+   * a running entry is kept from gc and self-claim only this long. Default
+   * none: a handler that hangs holds its entry, and a consumer with
+   * `concurrency: 1` stops with it.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * How long interrupting the consumer waits for running handlers before it
+   * interrupts them (their entries stay pending; the entries handled so far
+   * are acked). Default 10 seconds.
+   */
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  /**
    * While a handler runs longer than this, its entry's idle time is reset
    * (XCLAIM … JUSTID to this consumer) every `heartbeat`, so gc does not
    * hand it to another consumer; the entries waiting for their turn (in the
-   * batch, and in the batch read ahead) are refreshed too. Default off.
+   * batch, and in the batch read ahead) are refreshed too. With `claim` it
+   * must be shorter than `claim.idle` (so no sibling claims a running
+   * entry). Default off.
    */
   readonly heartbeat?: Duration.DurationInput | undefined
   /**
@@ -107,8 +130,9 @@ export interface CommonOptions<A, E, EC, RC> {
   readonly reconnect?: Schedule.Schedule<unknown, RedisError.RedisError> | undefined
   /**
    * Interrupting the consumer waits for running handlers (and acks their
-   * entries) unless this is true: then running handlers are interrupted and
-   * their entries stay pending. Default false.
+   * entries), up to `shutdownTimeout`, unless this is true: then running
+   * handlers are interrupted at once and their entries stay pending.
+   * Default false.
    */
   readonly interruptHandlers?: boolean | undefined
   /**
@@ -271,6 +295,17 @@ const claimOf = (claim: ClaimOptions) =>
     }
   })
 
+/** `heartbeat`, shorter than `claim.idle` with self-claim: a sibling must never claim an entry being handled. */
+const heartbeatOf = (heartbeat: Duration.DurationInput | undefined, claim: { readonly idle: number } | undefined) =>
+  Effect.gen(function*() {
+    if (heartbeat === undefined) return undefined
+    const every = yield* Validate.positiveMillis("XREADGROUP", "heartbeat", heartbeat)
+    if (claim !== undefined && every >= claim.idle) {
+      return yield* invalid(`heartbeat (${every} ms) must be shorter than claim.idle (${claim.idle} ms), or siblings claim entries being handled`)
+    }
+    return every
+  })
+
 const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
   Effect.gen(function*() {
     const streams = yield* streamsOf(options)
@@ -290,7 +325,9 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
       block: yield* Validate.positiveMillis("XREADGROUP", "block", options.block ?? "5 seconds"),
       count: yield* Validate.positiveInteger("XREADGROUP", "count", options.count, 100),
       concurrency: yield* Validate.positiveInteger("XREADGROUP", "concurrency", options.concurrency, 1),
-      heartbeat: options.heartbeat === undefined ? undefined : yield* Validate.positiveMillis("XREADGROUP", "heartbeat", options.heartbeat),
+      heartbeat: yield* heartbeatOf(options.heartbeat, claim),
+      timeout: options.timeout === undefined ? undefined : yield* Validate.positiveMillis("XREADGROUP", "timeout", options.timeout),
+      shutdownTimeout: yield* Validate.positiveMillis("XREADGROUP", "shutdownTimeout", options.shutdownTimeout ?? "10 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
       interruptHandlers: options.interruptHandlers ?? false
     }
@@ -333,31 +370,74 @@ const withSchema = <D, I, RS, A, E, R>(
  * or fails with the read's `RedisError` or the handler's error.
  *
  * Interrupting it ends a blocking read at once, lets running handlers finish
- * and acks them (unless `interruptHandlers`), and releases its connection.
+ * (for up to `shutdownTimeout`, then interrupts them) and acks their entries
+ * (unless `interruptHandlers`), and releases its connection. Entries handled
+ * are acked with the next read, or within a second while a batch is still
+ * being handled.
+ *
+ * A handler that throws instead of returning an Effect fails its entry with
+ * the defect (retried and dead-lettered like any failure); the consumer goes on.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const run: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
+    options: SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed
+  ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | HandlerTimeout | EC, R | RS | RC | Redis.Redis>
+  <D, I, RS, A, E, R, EC = never, RC = never>(
     options: SchemaOptions<D, I, RS, A, E, R, EC, RC>
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
+  <A, E, R, EC = never, RC = never>(
+    options: Options<A, E | HandlerTimeout, R, EC, RC> & Timed
+  ): Effect.Effect<A, RedisError.RedisError | E | HandlerTimeout | EC, R | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Options<A, E, R, EC, RC>
   ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
+  options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
+): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> => runEither(options)
+
+const runEither = <A, E, R, EC, RC>(
   options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
   options.schema === undefined
     ? start(options, options.handler)
     : start(options, withSchema(options.schema, options.handler))
 
+/**
+ * Options with a `timeout`: the handler's errors, in events and in the
+ * run's failure, include {@link HandlerTimeout}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timed {
+  readonly timeout: Duration.DurationInput
+}
+
+/** The handler, failing with {@link HandlerTimeout} past `timeout` ms. */
+const timed = <A, E, R>(
+  handle: (message: StreamMessage) => Effect.Effect<A, E, R>,
+  timeout: number | undefined
+): (message: StreamMessage) => Effect.Effect<A, E | HandlerTimeout, R> =>
+  timeout === undefined ? handle : (message) =>
+    Effect.timeoutFail(handle(message), {
+      duration: timeout,
+      onTimeout: () => new HandlerTimeout({ stream: message.stream, id: message.id, timeout })
+    })
+
 const start = <A, E, R, EC, RC>(
   options: CommonOptions<A, E, EC, RC>,
   handle: (message: StreamMessage) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
   Effect.flatMap(settings(options), (config) =>
-    Loop.run({ ...config, handle, control: options.control ?? defaultControl })).pipe(
+    Loop.run({
+      ...config,
+      // with a timeout, the options' `E` includes HandlerTimeout (the `Timed` overloads)
+      handle: timed(handle, config.timeout) as (message: StreamMessage) => Effect.Effect<A, E, R>,
+      control: options.control ?? defaultControl
+    })).pipe(
       Effect.annotateLogs({
         package: "effect-redis-streams",
         module: "Consumer",
@@ -398,6 +478,26 @@ export interface GroupSetup {
 
 const defaultGcSchedule = Schedule.spaced("30 seconds").pipe(Schedule.jittered)
 
+/** How a `layerGroup` consumer that died of a defect is restarted: 1 s doubling to 30 s, without end. */
+const restartSchedule = Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))
+
+/**
+ * Restarts a consumer that died of a defect (a bug in a control function,
+ * say), logged at error level each time; a failure (an operator's unblock,
+ * `Exit` from the control) or an interruption ends it as before.
+ */
+const restartOnDefect = (consumer: string) => <A, E, R>(run: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  run.pipe(
+    Effect.sandbox,
+    Effect.tapError((cause) =>
+      Cause.isDie(cause) && !Cause.isInterrupted(cause)
+        ? Effect.logError(`consumer ${consumer} died; restarting it`, cause)
+        : Effect.void
+    ),
+    Effect.retry({ schedule: restartSchedule, while: (cause) => Cause.isDie(cause) && !Cause.isInterrupted(cause) }),
+    Effect.unsandbox
+  )
+
 const groupMember = (group: string, name: string | undefined, i: number) =>
   name === undefined ? Naming.consumerName(group.replace(/^group\//, ""), i) : `${name}/${i}`
 
@@ -407,7 +507,9 @@ const groupMember = (group: string, name: string | undefined, i: number) =>
  * on each stream; all stopped gracefully when the layer is released. Takes
  * every option of {@link run} but `consumer`. A consumer that ends (an
  * operator's `unblock`, or `Exit` from its control) is logged at error
- * level; the others go on.
+ * level; the others go on. One that dies of a defect (a control function
+ * that throws) is restarted, 1 s doubling to 30 s apart, and logged each
+ * time; a handler that throws only fails its entry.
  *
  * ```ts
  * const BillingLive = Consumer.layerGroup({
@@ -423,8 +525,14 @@ const groupMember = (group: string, name: string | undefined, i: number) =>
  */
 export const layerGroup: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+  ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
+  <D, I, RS, A, E, R, EC = never, RC = never>(
     options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
+  <A, E, R, EC = never, RC = never>(
+    options: Omit<Options<A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+  ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
@@ -439,7 +547,8 @@ export const layerGroup: {
     const fibers = yield* FiberSet.make()
     for (let i = 0; i < count; i++) {
       const consumer = groupMember(options.group, name, i)
-      const member = run({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
+      const member = runEither({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
+        restartOnDefect(consumer),
         Effect.tapErrorCause((cause) => Effect.logError(`consumer ${consumer} stopped`, cause)),
         Effect.annotateLogs({ module: "Consumer", group: options.group, consumer })
       )

@@ -5,7 +5,7 @@
  * (which re-exports all of it) and the loop that interprets it
  * (`consumerLoop.ts`) both import it, and not each other.
  */
-import { Cause, Data, Duration, Effect, Option, Predicate } from "effect"
+import { Cause, Data, Duration, Effect, Option, Predicate, Schema } from "effect"
 import type * as RedisError from "../RedisError.js"
 
 /**
@@ -41,6 +41,28 @@ export interface StreamMessage extends ConsumerContext {
  */
 export interface DecodedMessage<D> extends StreamMessage {
   readonly data: D
+}
+
+/**
+ * A handler that ran past the consumer's `timeout`: it was interrupted, and
+ * its entry failed with this error (retried, then dead-lettered, like any
+ * failure of the entry).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlerTimeout extends Schema.TaggedError<HandlerTimeout>("effect-redis-streams/HandlerTimeout")("HandlerTimeout", {
+  stream: Schema.String,
+  id: Schema.String,
+  /** The timeout, in milliseconds. */
+  timeout: Schema.Number
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `the handler of ${this.id} of ${this.stream} ran past its timeout (${this.timeout} ms) and was interrupted`
+  }
 }
 
 /**

@@ -5,6 +5,8 @@
  * - Reads happen in forked fibers: while a batch is handled the next one is
  *   already read (without BLOCK), and the acks of the previous batch go in
  *   the same write, ahead of it (one XACK per stream per batch, pipelined).
+ *   Acks that wait longer than a second for a read (behind a slow batch) are
+ *   sent on their own, so a hung handler holds its entry, not its batch.
  *   Everything the loop waits on (reads, reconnect delays) is such a fiber,
  *   so a graceful stop interrupts only that fiber, never a handler.
  * - The reads, in order: own pending entries (from the start), then new
@@ -42,6 +44,9 @@ import { deadLetter } from "./gcPass.js"
 /** How long past its block time a read may take before its connection is presumed dead. */
 export const replyGrace = 3_000
 
+/** How often acks waiting for a read (behind a slow batch) are looked at: they are sent within two ticks. */
+const ackFlushEvery = 500
+
 /** The consumer's settings, validated. */
 export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group" | "consumer"> {
   /** `stream` is the highest-priority stream. */
@@ -50,6 +55,7 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly heartbeat: number | undefined
   readonly reconnect: Schedule.Schedule<unknown, RedisError.RedisError>
   readonly interruptHandlers: boolean
+  readonly shutdownTimeout: number
   readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R>
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
 }
@@ -102,13 +108,29 @@ export const run = <A, E, R, EC, RC>(
         Effect.onInterrupt(() =>
           config.interruptHandlers ? Fiber.interrupt(fiber) : Effect.suspend(() => {
             state.stopping = true
-            return state.inflight === undefined
-              ? Fiber.await(fiber)
-              : Effect.zipRight(Fiber.interrupt(state.inflight), Fiber.await(fiber))
+            const stopRead = state.inflight === undefined ? Effect.void : Fiber.interrupt(state.inflight)
+            return Effect.zipRight(stopRead, drain(fiber, config.shutdownTimeout))
           })
         )
       )
     })
+  )
+
+/**
+ * Waits for the running handlers of a stopping consumer, for up to
+ * `deadline` ms; then interrupts them (their entries stay pending, those
+ * handled are acked by the loop's finalizer).
+ */
+const drain = (fiber: Fiber.RuntimeFiber<unknown, unknown>, deadline: number) =>
+  Fiber.await(fiber).pipe(
+    // a finalizer runs uninterruptibly: the wait itself must be interruptible for the deadline to end it
+    Effect.interruptible,
+    Effect.timeout(deadline),
+    Effect.catchTag("TimeoutException", () =>
+      Effect.zipRight(
+        Effect.logWarning(`handlers still running ${deadline} ms after the stop: interrupted, their entries stay pending`),
+        Fiber.interrupt(fiber)
+      ))
   )
 
 class State implements ReadState {
@@ -184,6 +206,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     const reader = reads({ ...config, group, consumer }, state)
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
     yield* Effect.forkScoped(watchdog(state))
+    const acking = yield* Effect.makeSemaphore(1)
 
     const startOfBacklog = Next.fromStart(streams.length)
     const ackCommands = (acks: ReadonlyMap<string, ReadonlyArray<string>>): Array<Redis.Command> =>
@@ -216,6 +239,9 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
 
     /** One read in a fiber of its own: never fails (a failure is its outcome). */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
+      read._tag === "New" ? exchangeNow(read) : acking.withPermits(1)(exchangeNow(read))
+
+    const exchangeNow = (read: Read): Effect.Effect<Outcome> =>
       Effect.suspend(() => {
         const acks = state.takeAcks()
         const blocks = read._tag === "New" && read.block
@@ -270,17 +296,40 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         return Effect.yieldNow()
       })
 
-    const flushAcks = Effect.suspend(() => {
-      const acks = ackCommands(state.takeAcks())
+    /**
+     * Sends the queued acks on the shared connection, uninterruptibly and
+     * holding `acking`, which reads of own pending entries wait for (they
+     * must not see an entry whose XACK is still on its way). Acks that could
+     * not be sent are put back, to go with the next read.
+     */
+    const flushAcks = acking.withPermits(1)(Effect.suspend(() => {
+      const taken = state.takeAcks()
+      const acks = ackCommands(taken)
       return acks.length === 0 ? Effect.void : redis.pipeline(acks).pipe(
         Effect.tap(countAcked),
-        Effect.catchAll((error) => Effect.logWarning(`could not ack handled entries (${error.message}); they stay pending`))
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.sync(() => state.requeue(taken)),
+            Effect.logWarning(`could not ack handled entries (${error.message}); they stay pending`)
+          )
+        )
       )
+    })).pipe(Effect.uninterruptible)
+
+    /** Acks that sat a whole tick without a read to carry them (a batch still being handled) are sent on their own. */
+    const ackFlusher = Effect.gen(function*() {
+      let seen: ReadonlyMap<string, ReadonlyArray<string>> | undefined
+      while (true) {
+        yield* Effect.sleep(ackFlushEvery)
+        if (state.unacked.size > 0 && state.unacked === seen) yield* flushAcks
+        seen = state.unacked
+      }
     })
+    const flusher = yield* Effect.forkScoped(ackFlusher)
 
     const finish = Effect.suspend(() =>
-      state.inflight === undefined ? flushAcks : Effect.zipRight(Fiber.interrupt(state.inflight), flushAcks)
-    )
+      Effect.zipRight(state.inflight === undefined ? Effect.void : Fiber.interrupt(state.inflight), Fiber.interrupt(flusher))
+    ).pipe(Effect.zipRight(flushAcks))
 
     const body = Effect.gen(function*() {
       let retrying = false
