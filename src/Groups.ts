@@ -3,8 +3,10 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
+import type { Duration } from "effect"
+import { Effect } from "effect"
 import * as replies from "./internal/replies.js"
+import * as Validate from "./internal/validate.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -91,7 +93,7 @@ const consumersOf = (redis: Redis.Service, stream: string, group: string) =>
 export const deregisterIdle = Effect.fn("Groups.deregisterIdle")(
   function*(stream: string, group: string, idle: Duration.DurationInput) {
     yield* validateStreamAndGroup("XGROUP DELCONSUMER", stream, group)
-    const threshold = Duration.toMillis(Duration.decode(idle))
+    const threshold = (yield* Validate.nonNegativeMillis("XGROUP DELCONSUMER", "idle", idle))!
     const redis = yield* Redis.Redis
     const removed: Array<string> = []
     for (const consumer of yield* consumersOf(redis, stream, group)) {

@@ -13,6 +13,7 @@ import { Cluster, Redis as IORedis } from "ioredis"
 import type { ClusterOptions as IOClusterOptions, RedisOptions as IORedisOptions } from "ioredis"
 import type { Arg, Command } from "./internal/command.js"
 import * as Slots from "./internal/slots.js"
+import * as Validate from "./internal/validate.js"
 import * as RedisError from "./RedisError.js"
 
 export type {
@@ -185,7 +186,6 @@ const noop = () => {}
 const valueOf = (value: string | Redacted.Redacted<string>): string =>
   Redacted.isRedacted(value) ? Redacted.value(value) : value
 
-const toMillis = (input: Duration.DurationInput): number => Duration.toMillis(Duration.decode(input))
 
 /** On a cluster, refuses commands whose keys are in different slots before they are sent. */
 const slotChecked = <A>(
@@ -216,29 +216,79 @@ const masterOf = (node: IORedis): Master => ({
   pipeline: (commands) => runBatch(node, commands, false)
 })
 
-const connectionOptions = (options: ConnectionOptions): IORedisOptions => ({
-  ...(options.username !== undefined ? { username: options.username } : {}),
-  ...(options.password !== undefined ? { password: valueOf(options.password) } : {}),
-  ...(options.tls ? { tls: {} } : {}),
-  ...(options.commandTimeout !== undefined ? { commandTimeout: toMillis(options.commandTimeout) } : {}),
-  ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
-  connectTimeout: toMillis(options.connectTimeout ?? "5 seconds")
-})
+/** The connection options every connection shares, checked (durations, the connection name). */
+const connectionOptions = (options: ConnectionOptions): Effect.Effect<IORedisOptions, RedisError.RedisError> =>
+  Effect.gen(function*() {
+    const commandTimeout = options.commandTimeout === undefined
+      ? undefined
+      : yield* Validate.positiveMillis("CONNECT", "commandTimeout", options.commandTimeout)
+    if (options.connectionName !== undefined) yield* validateName("CONNECT", "connectionName", options.connectionName)
+    return {
+      ...(options.username !== undefined ? { username: options.username } : {}),
+      ...(options.password !== undefined ? { password: valueOf(options.password) } : {}),
+      ...(options.tls ? { tls: {} } : {}),
+      ...(commandTimeout !== undefined ? { commandTimeout } : {}),
+      ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
+      connectTimeout: yield* Validate.positiveMillis("CONNECT", "connectTimeout", options.connectTimeout ?? "5 seconds")
+    }
+  })
 
-const ioredisOptions = (options: RedisOptions): IORedisOptions => ({
-  ...(options.host !== undefined ? { host: options.host } : {}),
-  ...(options.port !== undefined ? { port: options.port } : {}),
-  ...(options.db !== undefined ? { db: options.db } : {}),
-  ...connectionOptions(options),
-  ...options.ioredis,
-  lazyConnect: true
-})
+const badAddress = (message: string) => Effect.fail(RedisError.invalidArgument("CONNECT", message))
 
-const clusterOptions = (options: ClusterOptions): IOClusterOptions => ({
-  ...options.ioredis,
-  redisOptions: { ...connectionOptions(options), ...options.ioredis?.redisOptions },
-  lazyConnect: true
-})
+/** A TCP port: an integer from 1 to 65535. */
+const checkPort = (port: number | undefined) =>
+  port === undefined || (Number.isInteger(port) && port >= 1 && port <= 65_535)
+    ? Effect.void
+    : badAddress(`port must be an integer from 1 to 65535, got ${port}`)
+
+/** A database index: an integer of 0 or more (the server says how many it has). */
+const checkDb = (db: number | undefined) =>
+  db === undefined || (Number.isSafeInteger(db) && db >= 0) ? Effect.void : badAddress(`db must be an integer of 0 or more, got ${db}`)
+
+/**
+ * A `redis://` or `rediss://` URL, checked before ioredis sees it (which
+ * throws on some malformed ones and reads others as something else): its
+ * port, and its path, which is empty or a database number. The message
+ * never repeats the URL (it may hold a password).
+ */
+const checkUrl = (url: string) =>
+  Effect.gen(function*() {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return yield* badAddress("url is not a URL (expected redis://[user:password@]host[:port][/db])")
+    }
+    if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+      return yield* badAddress(`url must start with redis:// or rediss://, got ${parsed.protocol}//`)
+    }
+    const path = parsed.pathname.replace(/^\//, "")
+    if (path !== "" && !/^\d+$/.test(path)) return yield* badAddress(`the url's path must be a database number, got /${path}`)
+    if (parsed.port !== "") yield* checkPort(Number(parsed.port))
+    return path === "" ? undefined : Number(path)
+  })
+
+const ioredisOptions = (options: RedisOptions) =>
+  Effect.gen(function*() {
+    yield* checkPort(options.port)
+    yield* checkDb(options.db)
+    const shared = yield* connectionOptions(options)
+    return {
+      ...(options.host !== undefined ? { host: options.host } : {}),
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.db !== undefined ? { db: options.db } : {}),
+      ...shared,
+      ...options.ioredis,
+      lazyConnect: true
+    } satisfies IORedisOptions
+  })
+
+const clusterOptions = (options: ClusterOptions) =>
+  Effect.map(connectionOptions(options), (shared): IOClusterOptions => ({
+    ...options.ioredis,
+    redisOptions: { ...shared, ...options.ioredis?.redisOptions },
+    lazyConnect: true
+  }))
 
 const nodeKey = (node: IORedis): string => `${node.options.host ?? "localhost"}:${node.options.port ?? 6379}`
 
@@ -271,13 +321,15 @@ const connect = (client: Client, where: string = describe(client)): Effect.Effec
     }),
     Effect.mapError((cause) =>
       new RedisError.RedisError({
-        reason: "Connection",
+        // a refused password fails every attempt alike: not a connection to retry
+        reason: RedisError.reasonOf(cause) === "Auth" ? "Auth" : "Connection",
         command: "CONNECT",
         message: `cannot connect to ${where}: ${cause instanceof Error ? cause.message : "connection closed"}`,
         cause
       })
     ),
     Effect.tapError(() => Effect.sync(() => client.disconnect())),
+    Effect.onInterrupt(() => Effect.sync(() => client.disconnect())),
     Effect.ensuring(Effect.sync(() => {
       client.off("error", onError)
       client.on("error", noop)
@@ -292,9 +344,13 @@ const close = (client: Client): Effect.Effect<void> =>
     Effect.ensuring(Effect.sync(() => client.disconnect()))
   )
 
-/** Connects the client and quits it when the scope closes. */
+/**
+ * Connects the client and quits it when the scope closes. Connecting is
+ * interruptible (an acquisition is not by default): the connect timeout,
+ * and any outer timeout, must be able to end a connection that hangs.
+ */
 const acquire = (client: Client, where?: string): Effect.Effect<void, RedisError.RedisError, Scope.Scope> =>
-  Effect.acquireRelease(connect(client, where), () => close(client))
+  Effect.acquireRelease(Effect.interruptible(connect(client, where)), () => close(client))
 
 const execOf = (
   commands: ReadonlyArray<Command>,
@@ -466,12 +522,31 @@ export const fromClient = (client: IORedis | Cluster): Service => ({
 export const make = (options: RedisOptions | string): Effect.Effect<Service, RedisError.RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const opts: RedisOptions = typeof options === "string" ? { url: options } : options
-    const client = opts.url === undefined
-      ? new IORedis(ioredisOptions(opts))
-      : new IORedis(valueOf(opts.url), ioredisOptions(opts))
+    const url = opts.url === undefined ? undefined : valueOf(opts.url)
+    const urlDb = url === undefined ? undefined : yield* checkUrl(url)
+    const settings = yield* ioredisOptions(opts)
+    const client = yield* Effect.try({
+      try: () => (url === undefined ? new IORedis(settings) : new IORedis(url, settings)),
+      catch: (cause) => RedisError.invalidArgument("CONNECT", `ioredis refused the settings: ${cause instanceof Error ? cause.message : String(cause)}`)
+    })
     yield* acquire(client)
+    yield* selectDb(client, opts.db ?? urlDb)
     return fromClient(client)
   })
+
+/**
+ * Checks the database the client selected: ioredis sends SELECT when it
+ * connects but only logs a refusal, and goes on with database 0.
+ */
+const selectDb = (client: IORedis, db: number | undefined) =>
+  db === undefined || db === 0 ? Effect.void : call(client, "SELECT", [db]).pipe(
+    Effect.mapError((error) =>
+      error.reason === "Command"
+        ? RedisError.invalidArgument("SELECT", `the server has no database ${db}: ${error.message}`)
+        : error
+    ),
+    Effect.asVoid
+  )
 
 /**
  * Connects to a Redis Cluster through any of its nodes (failing with reason
@@ -492,7 +567,7 @@ export const makeCluster = (
 ): Effect.Effect<Service, RedisError.RedisError, Scope.Scope> =>
   Effect.gen(function*() {
     const startup = nodes.map((node) => (typeof node === "string" ? node : { host: node.host, port: node.port }))
-    const client = new Cluster(startup, clusterOptions(options))
+    const client = new Cluster(startup, yield* clusterOptions(options))
     const where = `the Redis Cluster at ${nodes.map((node) => (typeof node === "string" ? node : `${node.host}:${node.port}`)).join(", ")}`
     yield* acquire(client, where)
     return fromClient(client)

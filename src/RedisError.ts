@@ -14,13 +14,16 @@ import { Predicate, Schema } from "effect"
  *
  * - `Connection`: the server could not be reached, the connection was lost,
  *   or the server is still loading its data set. Retryable.
+ * - `Auth`: the server refused the credentials (a wrong or missing
+ *   password or user). Not retryable: the settings must change.
  * - `Unblocked`: a blocking read was ended by `CLIENT UNBLOCK … ERROR`.
  * - `NoGroup`: the consumer group (or its stream) does not exist.
  * - `BusyGroup`: the consumer group already exists.
  * - `WrongType`: the key holds a value that is not a stream.
  * - `NoSuchKey`: the stream does not exist.
  * - `InvalidArgument`: bad input: a malformed or too small id, an empty name,
- *   a name with whitespace, an empty record.
+ *   a name with whitespace, an empty record, a negative duration, a URL,
+ *   port or database the server cannot be reached at.
  * - `CrossSlot`: a Redis Cluster operation needs keys that are in different slots.
  * - `Command`: any other error reply.
  *
@@ -29,6 +32,7 @@ import { Predicate, Schema } from "effect"
  */
 export const Reason = Schema.Literal(
   "Connection",
+  "Auth",
   "Unblocked",
   "NoGroup",
   "BusyGroup",
@@ -100,6 +104,7 @@ export const invalidArgument = (command: string, message: string): RedisError =>
   new RedisError({ reason: "InvalidArgument", command, message })
 
 const replyReasons: ReadonlyArray<readonly [RegExp, Reason]> = [
+  [/^(WRONGPASS|NOAUTH|NOPERM)|^ERR (invalid password|AUTH <password> called without|Client sent AUTH)/i, "Auth"],
   [/^NOGROUP/, "NoGroup"],
   [/^BUSYGROUP/, "BusyGroup"],
   [/^WRONGTYPE/, "WrongType"],

@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import * as Redis from "../Redis.js"
 import * as RedisError from "../RedisError.js"
+import { maxScriptArgs } from "./gcPass.js"
 import { sameSlot } from "./gcSettings.js"
 import * as Replies from "./replies.js"
 
@@ -87,10 +88,11 @@ export const deadLetters = (
   eachPage("Gc.deadLetters", dlqStream, options, Effect.succeed).pipe(Effect.withSpan("Gc.deadLetters"))
 
 /**
- * For each letter (ARGV: dlqId, field count, fields…) adds the entry to its
- * origin stream and deletes it from the dead-letter stream, in one atomic
- * step. Never creates the origin stream; skips a letter already deleted
- * (redriven by someone else). Returns `[dlqId, newId, …]`.
+ * For each letter (ARGV: dlqId, field count, fields…) still in the
+ * dead-letter stream, adds the entry to its origin stream, then deletes the
+ * letter, in one atomic step: a write that fails deletes nothing. Never
+ * creates the origin stream; skips a letter already deleted (redriven by
+ * someone else). Returns `[dlqId, newId, …]`.
  */
 const redriveScript = `
 local t = redis.call('TYPE', KEYS[1])['ok']
@@ -99,13 +101,35 @@ if t ~= 'stream' then return redis.error_reply('WRONGTYPE the origin ' .. KEYS[1
 local out, i = {}, 1
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 1])
-  if redis.call('XDEL', KEYS[2], ARGV[i]) == 1 then
+  if #redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i]) == 1 then
+    local newId = redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 2, i + 1 + n))
+    redis.call('XDEL', KEYS[2], ARGV[i])
     out[#out + 1] = ARGV[i]
-    out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(ARGV, i + 2, i + 1 + n))
+    out[#out + 1] = newId
   end
   i = i + 2 + n
 end
 return out`
+
+/**
+ * The second step of redriving a letter too wide for the script, after its
+ * entry was added to the origin stream (KEYS: dlq, origin; ARGV: dlqId,
+ * newId): deletes the letter, or, when someone else redrove it meanwhile,
+ * the entry just added. Returns 1 when the letter was redriven.
+ */
+const confirmWideRedrive = `
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 1 then return 1 end
+redis.call('XDEL', KEYS[2], ARGV[2])
+return 0`
+
+/** Redrives one letter too wide for the script: written to its origin first, then deleted. */
+const redriveWide = (dlqStream: string, letter: DeadLetter, kvs: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const redis = yield* Redis.Redis
+    const newId = String(yield* redis.send("XADD", [letter.stream, "*", ...kvs]))
+    const done = yield* redis.send("EVAL", [confirmWideRedrive, 2, dlqStream, letter.stream, letter.dlqId, newId])
+    return Number(done) === 1 ? newId : undefined
+  })
 
 const requireStreams = (dlqStream: string, letters: ReadonlyArray<DeadLetter>) =>
   Effect.gen(function*() {
@@ -133,11 +157,16 @@ const redrivePage = (dlqStream: string) => (letters: ReadonlyArray<DeadLetter>) 
     }
     yield* requireStreams(dlqStream, withFields)
     const byOrigin = new Map<string, Array<Redis.Arg>>()
-    for (const { dlqId, fields, stream } of withFields) {
-      const args = byOrigin.get(stream) ?? [redriveScript, 2, stream, dlqStream]
-      const kvs = Object.entries(fields!).flat()
-      args.push(dlqId, kvs.length, ...kvs)
-      byOrigin.set(stream, args)
+    const wide: Array<readonly [DeadLetter, ReadonlyArray<string>]> = []
+    for (const letter of withFields) {
+      const kvs = Object.entries(letter.fields!).flat()
+      if (kvs.length > maxScriptArgs) {
+        wide.push([letter, kvs])
+        continue
+      }
+      const args = byOrigin.get(letter.stream) ?? [redriveScript, 2, letter.stream, dlqStream]
+      args.push(letter.dlqId, kvs.length, ...kvs)
+      byOrigin.set(letter.stream, args)
     }
     const redis = yield* Redis.Redis
     const replies = yield* redis.pipeline([...byOrigin.values()].map((args): Redis.Command => ["EVAL", args]))
@@ -145,6 +174,10 @@ const redrivePage = (dlqStream: string) => (letters: ReadonlyArray<DeadLetter>) 
     for (const reply of replies) {
       const pairs = yield* Replies.ids("EVAL", reply)
       for (let i = 0; i + 1 < pairs.length; i += 2) newIds.set(pairs[i]!, pairs[i + 1]!)
+    }
+    for (const [letter, kvs] of wide) {
+      const newId = yield* redriveWide(dlqStream, letter, kvs)
+      if (newId !== undefined) newIds.set(letter.dlqId, newId)
     }
     const out: Array<Redriven> = []
     for (const letter of withFields) {

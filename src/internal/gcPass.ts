@@ -24,10 +24,55 @@ export const consumersOf = (stream: string, group: string) =>
   )
 
 /**
+ * The most arguments a script can pass to one `redis.call` (Lua 5.1's
+ * `unpack` stops at its C stack of 8 000 slots): an entry wider than this
+ * is moved by the client in two steps instead, writing before deleting.
+ */
+export const maxScriptArgs = 7_900
+
+/**
+ * The second step of moving a wide entry to the dead-letter stream, after
+ * the letter was written (KEYS: stream, dlq; ARGV: group, id, consumer,
+ * idle, deliveries, letter id): acks the entry if it is still as XPENDING
+ * saw it, and otherwise deletes the letter just written. Returns 1 when
+ * the entry was moved.
+ */
+const confirmWideScript = `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]
+if p and p[2] == ARGV[3] and p[3] >= tonumber(ARGV[4]) and p[4] == tonumber(ARGV[5]) then
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+redis.call('XDEL', KEYS[2], ARGV[6])
+return 0`
+
+/**
+ * Dead-letters an entry too wide for the script: its fields read, the
+ * letter written, then the entry acked only if it is still as XPENDING saw
+ * it (else the letter is deleted). A failure between the steps leaves the
+ * entry pending with its letter written: at worst a second letter, never a
+ * lost entry.
+ */
+const deadLetterWide = (sender: Redis.Sender, target: DeadLetterTarget, entry: Replies.PendingEntry) =>
+  Effect.gen(function*() {
+    const { dlq, group, stream } = target
+    const found = yield* Effect.flatMap(sender.send("XRANGE", [stream, entry.id, entry.id]), (reply) => Replies.entries("XRANGE", reply))
+    const fields = found[0]?.fields
+    const letter = yield* sender.send("XADD", [
+      dlq, "*", "stream", stream, "group", group, "consumer", entry.consumer, "id", entry.id, "idle", entry.idle, "deliveries", entry.deliveries,
+      ...(fields === null || fields === undefined ? [] : Object.entries(fields).flat())
+    ])
+    const moved = yield* sender.send("EVAL", [confirmWideScript, 2, stream, dlq, group, entry.id, entry.consumer, entry.idle, entry.deliveries, String(letter)])
+    return Number(moved) === 1
+  })
+
+/**
  * Dead-letters a page of entries atomically per entry: an entry is written to
  * the dead-letter stream and acked only if it is still pending for the same
  * consumer, not delivered again and not touched since XPENDING saw it (idle
- * not reset); otherwise it is skipped. Returns the ids dead-lettered.
+ * not reset); otherwise it is skipped. Returns the ids dead-lettered, and
+ * those too wide for one call from Lua (see {@link maxScriptArgs}), which
+ * {@link deadLetterWide} moves.
  */
 const dlqScript = `
 local stream, dlq, group, include = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
@@ -38,7 +83,7 @@ if include and #ARGV > 2 then
   -- a page's entries are mostly contiguous in the stream: read their payloads in one bounded range
   for _, e in ipairs(redis.call('XRANGE', stream, ARGV[3], ARGV[#ARGV - 3], 'COUNT', (#ARGV - 2) / 2)) do payloads[e[1]] = e[2] end
 end
-local done = {}
+local done, wide, maxArgs = {}, {}, ${maxScriptArgs}
 for i = 3, #ARGV, 4 do
   local id, consumer = ARGV[i], ARGV[i + 1]
   local p = redis.call('XPENDING', stream, group, id, id, 1)[1]
@@ -52,12 +97,16 @@ for i = 3, #ARGV, 4 do
       end
       for _, v in ipairs(fields) do entry[#entry + 1] = v end
     end
-    redis.call(unpack(entry))
-    redis.call('XACK', stream, group, id)
-    done[#done + 1] = id
+    if #entry > maxArgs then
+      wide[#wide + 1] = id
+    else
+      redis.call(unpack(entry))
+      redis.call('XACK', stream, group, id)
+      done[#done + 1] = id
+    end
   end
 end
-return done`
+return { done, wide }`
 
 /** Where and how entries are dead-lettered. */
 export interface DeadLetterTarget {
@@ -81,10 +130,16 @@ export const deadLetter = (
   if (entries.length === 0) return Effect.succeed(new Set<string>())
   const args: Array<Redis.Arg> = [dlqScript, 2, target.stream, target.dlq, target.group, target.includeMessage ? "1" : "0"]
   for (const e of entries) args.push(e.id, e.consumer, e.idle, e.deliveries)
-  return sender.send("EVAL", args).pipe(
-    Effect.flatMap((reply) => Replies.ids("EVAL", reply)),
-    Effect.map((ids) => new Set(ids))
-  )
+  return Effect.gen(function*() {
+    const reply = yield* sender.send("EVAL", args)
+    const [done, wide] = Array.isArray(reply) ? reply : []
+    const moved = new Set(yield* Replies.ids("EVAL", done))
+    for (const id of yield* Replies.ids("EVAL", wide)) {
+      const entry = entries.find((e) => e.id === id)!
+      if (yield* deadLetterWide(sender, target, entry)) moved.add(id)
+    }
+    return moved
+  })
 }
 
 const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.PendingEntry>) => {

@@ -37,9 +37,13 @@ const unexpected = (command: string, reply: unknown): RedisError.RedisError =>
 
 const isString = (u: unknown): u is string => typeof u === "string"
 
-/** `[k1, v1, k2, v2, …]` to a record; `null` or `[]` gives `{}`. Values are kept as strings. */
+/**
+ * `[k1, v1, k2, v2, …]` to a record; `null` or `[]` gives `{}`. Values are
+ * kept as strings. Every record made from a reply has no prototype, so a
+ * field named `__proto__` (or `constructor`) is a field like any other.
+ */
 export const fieldsToRecord = (kvs: ReadonlyArray<unknown> | null | undefined): Record<string, string> => {
-  const record: Record<string, string> = {}
+  const record: Record<string, string> = Object.create(null)
   if (!kvs) return record
   for (let i = 0; i + 1 < kvs.length; i += 2) {
     record[String(kvs[i])] = String(kvs[i + 1])
@@ -156,7 +160,7 @@ export const infoList = (
 /** One flat `[key, value, …]` map as a record. */
 export const info = (command: string, reply: unknown): Effect.Effect<Readonly<Record<string, unknown>>, RedisError.RedisError> => {
   if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
-  const record: Record<string, unknown> = {}
+  const record: Record<string, unknown> = Object.create(null)
   for (let i = 0; i + 1 < reply.length; i += 2) record[String(reply[i])] = reply[i + 1]
   return Effect.succeed(record)
 }
@@ -186,7 +190,7 @@ export const clientList = (reply: unknown): Effect.Effect<ReadonlyArray<{ readon
   if (!isString(reply)) return Effect.fail(unexpected("CLIENT LIST", reply))
   return Effect.succeed(
     reply.split("\n").filter((line) => line.trim().length > 0).map((line) => {
-      const fields: Record<string, string> = {}
+      const fields: Record<string, string> = Object.create(null)
       for (const pair of line.trim().split(" ")) {
         const eq = pair.indexOf("=")
         if (eq > 0) fields[pair.slice(0, eq)] = pair.slice(eq + 1)
@@ -266,7 +270,7 @@ export interface DeadLetter {
 const deadLetterKeys = ["stream", "group", "consumer", "id", "idle", "deliveries"] as const
 
 const deadLetter = (dlqId: string, kvs: ReadonlyArray<unknown>): DeadLetter | null => {
-  const meta: Record<string, string> = {}
+  const meta: Record<string, string> = Object.create(null)
   for (let i = 0; i < deadLetterKeys.length; i++) {
     if (kvs[2 * i] !== deadLetterKeys[i] || !isString(kvs[2 * i + 1])) return null
     meta[deadLetterKeys[i]!] = kvs[2 * i + 1] as string
@@ -307,7 +311,7 @@ export const deadLetters = (
 /** INFO / CLUSTER INFO: `key:value` lines (comments and blank lines skipped). */
 export const infoText = (command: string, reply: unknown): Effect.Effect<Readonly<Record<string, string>>, RedisError.RedisError> => {
   if (!isString(reply)) return Effect.fail(unexpected(command, reply))
-  const record: Record<string, string> = {}
+  const record: Record<string, string> = Object.create(null)
   for (const line of reply.split(/\r?\n/)) {
     const colon = line.indexOf(":")
     if (colon > 0 && !line.startsWith("#")) record[line.slice(0, colon)] = line.slice(colon + 1).trim()

@@ -7,7 +7,19 @@
 import { Duration, Effect, Option } from "effect"
 import * as RedisError from "../RedisError.js"
 
+/**
+ * A negative input, which `Duration.decode` would silently take as zero
+ * (`-1`, `"-5 seconds"`, `[-1, 0]`, `-1n`).
+ */
+const isNegative = (input: unknown): boolean =>
+  (typeof input === "number" && input < 0) ||
+  (typeof input === "bigint" && input < BigInt(0)) ||
+  (typeof input === "string" && /^\s*-/.test(input)) ||
+  (Array.isArray(input) && input.some((part) => (typeof part === "number" && part < 0) || (typeof part === "bigint" && part < BigInt(0))))
+
+/** Milliseconds of a duration input: NaN when it is not one, `-Infinity` when it is negative. */
 const millisOf = (input: unknown): number => {
+  if (isNegative(input)) return -Infinity
   const decoded = Duration.decodeUnknown(input)
   return Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
 }
