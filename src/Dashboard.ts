@@ -30,12 +30,18 @@
  * with `{ error, message }` (a `RedisError`'s reason, or `Unauthorized`,
  * `Forbidden`, `BadRequest`, `NotFound`); Redis being unreachable is a 503.
  *
- * Safety: `layer` binds to 127.0.0.1 unless told otherwise; `readOnly`
+ * Safety: every route decides its own authorisation (paths match
+ * case-sensitively; there is no prefix rule to get around). `layer` binds to
+ * 127.0.0.1 unless told otherwise; a request whose `Host` is not an IP
+ * address, `localhost`, the bound host or one of `allowedHosts` is refused
+ * with 403 (a DNS-rebinding page cannot reach it); every answer forbids
+ * framing (`X-Frame-Options: DENY`, `frame-ancestors 'none'`); `readOnly`
  * refuses every POST with 403; a POST whose `Origin` is not the dashboard's
  * own is refused with 403 (so a page elsewhere cannot redrive through an
  * operator's browser); with `token` set every `/api/*` request needs
  * `Authorization: Bearer <token>` (the page reads it from its `#token=`
- * fragment).
+ * fragment); every key a request names must match `pattern` (404
+ * otherwise); `count` is at most 1 000.
  *
  * @since 0.1.0
  */
@@ -49,10 +55,12 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import type { Duration, Scope } from "effect"
 import { Data, Effect, Layer, Option, PubSub, Redacted, Ref, Schedule, Stream } from "effect"
 import { createServer } from "node:http"
+import { isIP } from "node:net"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
 import type { Snapshot } from "./internal/dashboardData.js"
 import * as Data_ from "./internal/dashboardData.js"
+import * as Glob from "./internal/glob.js"
 import { page } from "./internal/dashboardPage.js"
 import * as Validate from "./internal/validate.js"
 import * as Redis from "./Redis.js"
@@ -106,6 +114,12 @@ export interface Options {
   readonly readOnly?: boolean | undefined
   /** When set, every `/api/*` request needs `Authorization: Bearer <token>`. */
   readonly token?: Redacted.Redacted | undefined
+  /**
+   * Host names (the `Host` header, without its port) the dashboard answers
+   * to besides `localhost` and IP addresses: a name a DNS-rebinding page
+   * controls is refused with 403. Default none.
+   */
+  readonly allowedHosts?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -175,15 +189,18 @@ const param = (name: string) =>
       : Effect.succeed(value)
   })
 
-/** An optional positive integer query parameter. */
+/** The most entries or letters one request reads. */
+export const maxCount = 1_000
+
+/** An optional query parameter: a positive integer of at most {@link maxCount}. */
 const countParam = (name: string) =>
   Effect.flatMap(HttpServerRequest.ParsedSearchParams, (search) => {
     const raw = search[name]
     if (raw === undefined) return Effect.succeed(undefined)
     const value = typeof raw === "string" && /^\d+$/.test(raw) ? Number(raw) : NaN
-    return Number.isSafeInteger(value) && value > 0
+    return Number.isSafeInteger(value) && value > 0 && value <= maxCount
       ? Effect.succeed(value)
-      : Effect.fail(new Refused({ status: 400, error: "BadRequest", message: `${name} must be a positive integer, got ${JSON.stringify(raw)}` }))
+      : Effect.fail(new Refused({ status: 400, error: "BadRequest", message: `${name} must be an integer from 1 to ${maxCount}, got ${JSON.stringify(raw)}` }))
   })
 
 const stringParam = (name: string) =>
@@ -220,6 +237,8 @@ const sameOrigin = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request)
 
 interface Settings {
   readonly pattern: string
+  readonly matches: (key: string) => boolean
+  readonly allowedHosts: ReadonlySet<string>
   readonly interval: number
   readonly samples: number
   readonly idle: number
@@ -236,8 +255,11 @@ const settingsOf = (options: Options): Effect.Effect<Settings, RedisError.RedisE
     if (Option.exists(token, (value) => value.length === 0)) {
       return yield* RedisError.invalidArgument("Dashboard", "token must not be empty")
     }
+    const pattern = options.pattern ?? "*"
     return {
-      pattern: options.pattern ?? "*",
+      pattern,
+      matches: Glob.matcher(pattern),
+      allowedHosts: new Set((options.allowedHosts ?? []).map((host) => host.toLowerCase())),
       interval,
       samples: Math.max(2, Math.ceil(history / interval)),
       idle,
@@ -247,21 +269,58 @@ const settingsOf = (options: Options): Effect.Effect<Settings, RedisError.RedisE
   })
 
 /**
- * Answers 401 to an `/api/*` request without the bearer token, when one is
- * set. The comparison takes the same time wherever the tokens differ.
+ * Refuses a request sent to a name the dashboard does not answer to: only
+ * IP addresses, `localhost` and `allowedHosts` (a DNS-rebinding page sends
+ * its own name, which then points at this machine).
  */
-const authorized = (settings: Settings) => (app: HttpApp.Default<never, never>) =>
+const knownHost = (settings: Settings) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const host = request.headers["host"]
+    const name = host === undefined ? undefined : hostName(host)
+    return name !== undefined && (isIP(name) !== 0 || name === "localhost" || settings.allowedHosts.has(name))
+      ? Effect.void
+      : Effect.fail(new Refused({
+        status: 403,
+        error: "Forbidden",
+        message: `this dashboard does not answer to Host ${JSON.stringify(host ?? "")} (an IP address, localhost or one of allowedHosts)`
+      }))
+  })
+
+/** The name of a `Host` header without its port, lower-cased; IPv6 without its brackets. */
+const hostName = (host: string): string | undefined => {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+))(?::\d+)?$/.exec(host.trim())
+  return match === null ? undefined : (match[1] ?? match[2])!.toLowerCase()
+}
+
+/**
+ * Answers 401 without the bearer token, when one is set (the scheme in any
+ * case). The comparison takes the same time wherever the tokens differ.
+ */
+const bearer = (settings: Settings) =>
   Option.match(settings.token, {
-    onNone: () => app,
+    onNone: () => Effect.void,
     onSome: (token) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        if (!new URL(request.url, "http://dashboard").pathname.startsWith("/api/")) return app
-        const given = /^Bearer (.+)$/.exec(request.headers["authorization"] ?? "")?.[1] ?? ""
+        const given = /^bearer\s+(.+)$/i.exec(request.headers["authorization"] ?? "")?.[1] ?? ""
         let diff = given.length ^ token.length
         for (let i = 0; i < token.length; i++) diff |= token.charCodeAt(i) ^ (given.charCodeAt(i) || 0)
-        return diff === 0 ? app : Effect.succeed(errorResponse(401, "Unauthorized", "a bearer token is required"))
+        return diff === 0 ? Effect.void : Effect.fail(new Refused({ status: 401, error: "Unauthorized", message: "a bearer token is required" }))
       })
   })
+
+/** A key named by a request, checked: inside `pattern` (404 otherwise, as if it did not exist). */
+const scoped = (settings: Settings, key: string) =>
+  settings.matches(key)
+    ? Effect.succeed(key)
+    : Effect.fail(new Refused({ status: 404, error: "NotFound", message: `${JSON.stringify(key)} is not among the keys this dashboard shows` }))
+
+/** Headers on every answer: no page may frame the dashboard (clickjacking), no type sniffing. */
+const safetyHeaders = {
+  "x-frame-options": "DENY",
+  "content-security-policy": "frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer"
+} as const
 
 const encoder = new TextEncoder()
 
@@ -294,74 +353,90 @@ export const make = (
       Effect.forkScoped
     )
 
+    // Every route decides its own authorisation, in one of three ways: the
+    // page (known Host only: it holds no data), reads (and the token), writes
+    // (and not read-only, and same-origin).
+    const api = Effect.zipRight(knownHost(settings), bearer(settings))
+    const read = <A>(handler: Handler<A>) => json(Effect.zipRight(api, handler)).pipe(withRedis)
     const write = <A>(handler: Handler<A>) =>
-      json(
+      json(Effect.zipRight(
+        api,
         settings.readOnly
           ? Effect.fail(new Refused({ status: 403, error: "Forbidden", message: "the dashboard is read-only" }))
           : Effect.zipRight(sameOrigin, handler)
-      ).pipe(withRedis)
-    const read = <A>(handler: Handler<A>) =>
-      json(handler).pipe(withRedis)
+      )).pipe(withRedis)
+    const streamParam = Effect.flatMap(param("stream"), (stream) => scoped(settings, stream))
 
     const events = Stream.concat(Stream.fromEffect(Ref.get(latest)), Stream.fromPubSub(updates)).pipe(
       Stream.map((snapshot) => encoder.encode(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`))
     )
 
     const router = HttpRouter.empty.pipe(
-      HttpRouter.get("/", Effect.succeed(HttpServerResponse.html(page({ interval: settings.interval, readOnly: settings.readOnly })))),
+      HttpRouter.get(
+        "/",
+        knownHost(settings).pipe(
+          Effect.as(HttpServerResponse.html(page({ interval: settings.interval, readOnly: settings.readOnly }))),
+          Effect.catchTag("Refused", (refused) => Effect.succeed(errorResponse(refused.status, refused.error, refused.message)))
+        )
+      ),
       HttpRouter.get("/api/snapshot", read(Ref.get(latest))),
       HttpRouter.get("/api/streams", read(Effect.map(Ref.get(latest), (snapshot) => snapshot.streams))),
       HttpRouter.get(
         "/api/events",
-        Effect.succeed(HttpServerResponse.stream(events, {
-          contentType: "text/event-stream",
-          headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
-        }))
+        api.pipe(
+          Effect.as(HttpServerResponse.stream(events, {
+            contentType: "text/event-stream",
+            headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+          })),
+          Effect.catchTag("Refused", (refused) => Effect.succeed(errorResponse(refused.status, refused.error, refused.message)))
+        )
       ),
-      HttpRouter.get("/api/streams/:stream/groups", read(Effect.flatMap(param("stream"), (stream) => groupsNow(stream, settings.idle)))),
+      HttpRouter.get("/api/streams/:stream/groups", read(Effect.flatMap(streamParam, (stream) => groupsNow(stream, settings.idle)))),
       HttpRouter.get(
         "/api/streams/:stream/groups/:group",
-        read(Effect.flatMap(Effect.all([param("stream"), param("group")]), ([stream, group]) => Groups.stats(stream, group)))
+        read(Effect.flatMap(Effect.all([streamParam, param("group")]), ([stream, group]) => Groups.stats(stream, group)))
       ),
       HttpRouter.get(
         "/api/streams/:stream/entries",
         read(Effect.gen(function*() {
-          const stream = yield* param("stream")
+          const stream = yield* streamParam
           return yield* Streams.read(stream, { from: yield* stringParam("from"), count: (yield* countParam("count")) ?? 100 })
         }))
       ),
       HttpRouter.get(
         "/api/dlq/:dlq",
         read(Effect.gen(function*() {
-          const dlq = yield* param("dlq")
+          const dlq = yield* Effect.flatMap(param("dlq"), (dlq) => scoped(settings, dlq))
           return yield* Gc.deadLetters(dlq, { count: (yield* countParam("count")) ?? 100 })
         }))
       ),
       HttpRouter.post(
         "/api/dlq/:dlq/redrive",
         write(Effect.gen(function*() {
-          const dlq = yield* param("dlq")
-          const count = yield* countParam("count")
-          return yield* Gc.redrive(dlq, { count, stream: yield* stringParam("stream") })
+          const dlq = yield* Effect.flatMap(param("dlq"), (dlq) => scoped(settings, dlq))
+          const count = (yield* countParam("count")) ?? maxCount
+          const stream = yield* stringParam("stream")
+          if (stream !== undefined) yield* scoped(settings, stream)
+          return yield* Gc.redrive(dlq, { count, stream })
         }))
       ),
       HttpRouter.post(
         "/api/streams/:stream/groups/:group/gc",
         write(Effect.gen(function*() {
-          const [stream, group] = yield* Effect.all([param("stream"), param("group")])
+          const [stream, group] = yield* Effect.all([streamParam, param("group")])
           const dryRun = yield* Effect.map(stringParam("dryRun"), (value) => value === "true" || value === "1")
           return yield* Gc.collect(stream, group, { dryRun })
         }))
       )
     )
-    const app = yield* HttpRouter.toHttpApp(router)
-    return authorized(settings)(
-      app.pipe(
-        Effect.catchTag("RouteNotFound", () => Effect.succeed(errorResponse(404, "NotFound", "no such endpoint"))),
-        Effect.catchAllCause((cause) =>
-          Effect.as(Effect.logWarning("dashboard request failed", cause), errorResponse(502, "Command", "the request failed"))
-        )
-      )
+    // paths match case-sensitively, and a key of any length fits in a path parameter
+    const app = yield* HttpRouter.toHttpApp(router).pipe(HttpRouter.withRouterConfig({ caseSensitive: true, maxParamLength: 1 << 16 }))
+    return app.pipe(
+      Effect.catchTag("RouteNotFound", () => Effect.succeed(errorResponse(404, "NotFound", "no such endpoint"))),
+      Effect.catchAllCause((cause) =>
+        Effect.as(Effect.logWarning("dashboard request failed", cause), errorResponse(502, "Command", "the request failed"))
+      ),
+      Effect.map(HttpServerResponse.setHeaders(safetyHeaders))
     )
   })
 
@@ -393,7 +468,7 @@ export const serve = (options: Options = {}): Layer.Layer<never, RedisError.Redi
 export const layer = (
   options: ServeOptions = {}
 ): Layer.Layer<HttpServer.HttpServer, RedisError.RedisError | HttpServerError.ServeError, Redis.Redis> =>
-  serve(options).pipe(
+  serve({ ...options, allowedHosts: [...(options.allowedHosts ?? []), ...(options.host === undefined ? [] : [options.host])] }).pipe(
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: options.port ?? 7890, host: options.host ?? "127.0.0.1" }))
   )
 

@@ -131,7 +131,7 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
       for (const count of ["0", "-1", "abc", "1.5"]) {
         const bad = yield* request(`/api/streams/${enc(stream)}/entries?count=${count}`)
         expect(bad.status).toBe(400)
-        expect(bad.body).toEqual({ error: "BadRequest", message: `count must be a positive integer, got "${count}"` })
+        expect(bad.body).toEqual({ error: "BadRequest", message: `count must be an integer from 1 to 1000, got "${count}"` })
       }
     }))
 

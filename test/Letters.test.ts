@@ -6,6 +6,7 @@
  * is refused instead of read as zero.
  */
 import { expect, layer } from "@effect/vitest"
+import type { Duration } from "effect"
 import { Effect, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as Gc from "../src/Gc.js"
@@ -101,7 +102,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Groups.create(n.stream, n.group, { from: "0" })
       yield* Streams.xaddMap(n.stream, "*", { n: 1 })
       yield* read(n.stream, n.group, n.consumer(0), 1)
-      for (const idle of [-1, "-5 seconds", [-1, 0] as const]) {
+      for (const idle of [-1, "-5 seconds", [-1, 0]] as ReadonlyArray<Duration.DurationInput>) {
         const error = yield* Effect.flip(Gc.collect(n.stream, n.group, { dlq: { idle, stream: n.dlq } }))
         expect(error, JSON.stringify(idle)).toMatchObject({ reason: "InvalidArgument", message: expect.stringMatching(/dlq.idle/) })
       }

@@ -5,6 +5,7 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { createRequire } from "node:module"
+import * as Http from "node:http"
 import * as Path from "node:path"
 import { Effect, Fiber } from "effect"
 import { beforeAll } from "vitest"
@@ -300,6 +301,38 @@ layer(RedisTest.layer(), { excludeTestServices: true })("CLI dashboard", (it) =>
       expect(snapshot.streams.map((s: { name: string }) => s.name)).toContain("stream/cli-dashboard")
       const redrive = yield* Effect.promise(() => fetch(new URL("/api/dlq/stream%2Fdlq/redrive", url), { method: "POST", headers: { authorization: "Bearer from-env" } }))
       expect(redrive.status).toBe(403)
+      child.kill("SIGINT")
+      yield* until(() => child.exitCode !== null || child.signalCode !== null, "dashboard to end")
+    }), slow)
+
+  it.scoped("dashboard warns that --token is visible to other users, and answers an --allowed-host", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisTest.RedisTest
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          spawn(process.execPath, [bin, "dashboard", "--port", "0", "--token", "on-the-line", "--allowed-host", "dash.local", "--url", server.url], {
+            env: childEnv({})
+          })
+        ),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      let output = ""
+      let errors = ""
+      child.stdout.on("data", (chunk) => (output += chunk.toString()))
+      child.stderr.on("data", (chunk) => (errors += chunk.toString()))
+      yield* until(() => /dashboard on http:\/\/127\.0\.0\.1:\d+\//.test(output), "the dashboard's URL")
+      expect(errors).toMatch(/--token is visible to other users .* DASHBOARD_TOKEN/)
+      const port = Number(new URL(/dashboard on (\S+)/.exec(output)![1]!).port)
+      const status = (host: string) =>
+        Effect.async<number>((resume) => {
+          const request = Http.request({ host: "127.0.0.1", port, path: "/api/snapshot", headers: { host, authorization: "bearer on-the-line" } }, (response) => {
+            response.resume()
+            resume(Effect.succeed(response.statusCode ?? 0))
+          })
+          request.end()
+        })
+      expect(yield* status(`dash.local:${port}`)).toBe(200)
+      expect(yield* status(`elsewhere.local:${port}`)).toBe(403)
       child.kill("SIGINT")
       yield* until(() => child.exitCode !== null || child.signalCode !== null, "dashboard to end")
     }), slow)

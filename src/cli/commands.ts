@@ -285,14 +285,21 @@ const dashboard = Command.make("dashboard", {
   idle: duration("idle", "Mark consumers idle longer than this (default 60s)"),
   pattern: Options.text("pattern").pipe(Options.withDescription("Only stream keys matching this glob (default *)"), Options.optional),
   readOnly: Options.boolean("read-only").pipe(Options.withDescription("Refuse every write (redrive, gc) with 403")),
+  allowedHost: Options.text("allowed-host").pipe(
+    Options.withDescription("Also answer requests for this host name (repeatable); IP addresses and localhost always"),
+    Options.repeated
+  ),
   token: Options.redacted("token").pipe(
-    Options.withDescription("Require this bearer token on /api/* (default: $DASHBOARD_TOKEN, if set)"),
+    Options.withDescription("Require this bearer token on /api/* (default: $DASHBOARD_TOKEN, if set; prefer it: a --token is visible to other users in the process list)"),
     Options.withFallbackConfig(Config.redacted("DASHBOARD_TOKEN")),
     Options.optional
   )
 }, (flags) => {
   const token = Option.getOrUndefined(flags.token)
   return Effect.gen(function*() {
+    if (process.argv.some((arg) => arg === "--token" || arg.startsWith("--token="))) {
+      yield* Console.error("warning: --token is visible to other users of this machine (ps, /proc); set DASHBOARD_TOKEN instead")
+    }
     yield* Console.log(`dashboard on ${yield* Dashboard.url(token)} (Ctrl-C to stop)`)
     return yield* Effect.never
   }).pipe(
@@ -303,6 +310,7 @@ const dashboard = Command.make("dashboard", {
       idle: Option.getOrUndefined(flags.idle),
       pattern: Option.getOrUndefined(flags.pattern),
       readOnly: flags.readOnly,
+      allowedHosts: flags.allowedHost,
       token
     }))
   )
