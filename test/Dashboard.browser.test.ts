@@ -10,6 +10,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import * as fs from "node:fs"
+import * as Http from "node:http"
 import * as os from "node:os"
 import * as Path from "node:path"
 import type { Browser, Page } from "playwright-core"
@@ -30,17 +31,31 @@ const screenshot = Path.resolve(
   process.env["DASHBOARD_SCREENSHOT"] ?? Path.join(os.tmpdir(), `dashboard-${process.pid}.png`)
 )
 
-const browser = Effect.acquireRelease(
-  Effect.promise(() =>
-    chromium.launch({
-      executablePath,
-      headless: true,
-      // no network but loopback here: keep Chromium from calling home
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    })
-  ),
-  (browser: Browser) => Effect.promise(() => browser.close())
-)
+/** Chromium with `extra` arguments (e.g. host resolver rules that map names to 127.0.0.1, with no DNS). */
+const browserWith = (extra: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      chromium.launch({
+        executablePath,
+        headless: true,
+        // no network but loopback here: keep Chromium from calling home
+        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", ...extra]
+      })
+    ),
+    (browser: Browser) => Effect.promise(() => browser.close())
+  )
+
+const browser = browserWith([])
+
+/** A page of another origin on 127.0.0.1 (the attacker's), serving `html`; its port. */
+const attackerPage = (html: string) =>
+  Effect.acquireRelease(
+    Effect.async<Http.Server>((resume) => {
+      const server = Http.createServer((_, response) => response.writeHead(200, { "content-type": "text/html" }).end(html))
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.sync(() => server.close())
+  ).pipe(Effect.map((server) => (server.address() as { readonly port: number }).port))
 
 /** Polls `check` against the page until it holds, failing with its last error after `within` ms. */
 const until = (page: Page, what: string, check: () => Promise<boolean>, within = 15_000) =>
@@ -124,5 +139,43 @@ layer(served, { excludeTestServices: true, timeout: "90 seconds" })("Dashboard i
       expect(yield* xlen(stream)).toBe(before + 1)
       yield* until(page, "the letter gone", async () => (await page.locator("[data-letter]").count()) === 0)
       expect(fs.statSync(screenshot).size).toBeGreaterThan(10_000)
+    }))
+
+  it.scoped("a DNS-rebinding page gets nothing, and a framing page shows no dashboard", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("rebind", { hashTag: "rebind" })
+      const group = Naming.groupName("rebind")
+      yield* Groups.create(stream, group, { from: "0" })
+      yield* Streams.xaddMap(stream, "*", { n: 1 })
+      const port = new URL(yield* Dashboard.url()).port
+      const chromiumBrowser = yield* browserWith(["--host-resolver-rules=MAP rebind.test 127.0.0.1, MAP attacker.test 127.0.0.1"])
+      const page = yield* Effect.promise(() => chromiumBrowser.newPage())
+
+      // rebind.test now points at this machine: the page it serves, and its same-origin reads, are refused
+      const landing = yield* Effect.promise(() => page.goto(`http://rebind.test:${port}/`))
+      expect(landing?.status()).toBe(403)
+      const read = yield* Effect.promise(() =>
+        page.evaluate(async () => {
+          const response = await fetch("/api/snapshot")
+          return { status: response.status, body: await response.text() }
+        })
+      )
+      expect(read.status).toBe(403)
+      expect(read.body).not.toContain(stream)
+      const write = yield* Effect.promise(() => page.evaluate(async () => (await fetch("/api/dlq/x/redrive", { method: "POST" })).status))
+      expect(write).toBe(403)
+
+      // a page elsewhere frames the real dashboard: Chromium refuses to show it
+      const attacker = yield* attackerPage(
+        `<title>attacker</title><iframe src="http://127.0.0.1:${port}/" onload="window.framed = true"></iframe>`
+      )
+      yield* Effect.promise(() => page.goto(`http://attacker.test:${attacker}/`))
+      yield* until(page, "the frame loaded (or refused)", () => page.evaluate(() => (globalThis as { framed?: boolean }).framed === true))
+      const titles = yield* Effect.promise(() => Promise.all(page.frames().map((frame) => frame.title().catch(() => ""))))
+      expect(titles).toContain("attacker")
+      expect(titles.some((title) => title.includes("effect-redis-streams dashboard"))).toBe(false)
+      // the same frame with the protections off would have shown it: the page itself is the dashboard
+      yield* Effect.promise(() => page.goto(`http://127.0.0.1:${port}/`))
+      expect(yield* Effect.promise(() => page.title())).toContain("effect-redis-streams dashboard")
     }))
 })
