@@ -27,9 +27,18 @@ export interface Backoff {
 /**
  * The schedule stepped from its start, once per failure: the delay before
  * the n-th retry is the n-th step's. Delays are computed once and kept (a
- * jittered schedule is sampled once per delivery count). With `cap`, no
- * delay is longer than `cap` (self-claim takes an entry idle that long).
+ * jittered schedule is sampled once per delivery count), for at most
+ * {@link maxSteps} delivery counts. With `cap`, no delay is longer than
+ * `cap` (self-claim takes an entry idle that long).
  */
+/**
+ * How many times a schedule is stepped at most: an entry delivered more
+ * often than this waits the last delay computed (a schedule still going
+ * then is taken as never ending), so a delivery count in the millions costs
+ * no more than this.
+ */
+export const maxSteps = 1_000
+
 export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, durable: boolean, cap = Infinity): Backoff => {
   const delays: Array<number> = []
   let state: unknown = schedule.initial
@@ -52,7 +61,7 @@ export const backoff = (schedule: Schedule.Schedule<unknown, unknown>, durable: 
   return {
     durable,
     delay: (deliveries) => {
-      const n = Math.max(1, deliveries)
+      const n = Math.min(maxSteps, Math.max(1, deliveries))
       if (delays.length < n && !ended) extend(n)
       return delays[n - 1]
     }
