@@ -20,33 +20,43 @@ const killShared = Effect.scoped(Effect.gen(function*() {
   return yield* killer.send("CLIENT", ["KILL", "ID", String(id)])
 }))
 
+/**
+ * Runs `writes` (each ending with its outcome) `concurrency` at a time in a
+ * fiber, killing the shared connection after every `every` writes done, 10
+ * times at most; returns the outcomes once every write has ended.
+ */
+const writtenUnderKills = <E>(
+  writes: ReadonlyArray<Effect.Effect<unknown, E, Redis.Redis>>,
+  concurrency: number,
+  every: number
+) =>
+  Effect.gen(function*() {
+    const outcomes: Array<Either.Either<unknown, E>> = []
+    const fiber = yield* Effect.fork(Effect.forEach(writes, (write) => Effect.map(Effect.either(write), (outcome) => outcomes.push(outcome)), {
+      concurrency,
+      discard: true
+    }))
+    for (let kills = 0; kills < 10 && outcomes.length < writes.length - every; kills++) {
+      const at = outcomes.length + every
+      yield* eventually(Effect.sync(() => expect(outcomes.length).toBeGreaterThanOrEqual(at)))
+      yield* killShared
+    }
+    yield* fiber.await
+    return outcomes.flatMap((outcome) => (Either.isLeft(outcome) ? [outcome.left] : []))
+  })
+
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's connection killed mid-write", (it) => {
   it.effect("20 000 records in batches (ids *), the shared connection killed 10 times: none lost, a re-sent one at most twice", () =>
     Effect.gen(function*() {
       const stream = "stream/producer-kills"
       const batches = 200
       const size = 100
-      let failed = 0
-      let done = 0
-      const writer = Effect.forEach(Array.from({ length: batches }, (_, b) => b), (b) =>
-        Effect.map(
-          Effect.either(Streams.xaddAll(stream, Array.from({ length: size }, (_, i) => ({ k: `${b}:${i}` })))),
-          (result) => {
-            done++
-            if (Either.isLeft(result)) {
-              expect(result.left.reason).toBe("Connection")
-              failed++
-            }
-          }
-        ), { concurrency: 8, discard: true })
-      const fiber = yield* Effect.fork(writer)
-      // a kill every 15 batches, while batches are in flight
-      for (let kills = 0; kills < 10 && done < batches - 15; kills++) {
-        const at = done + 15
-        yield* eventually(Effect.sync(() => expect(done).toBeGreaterThanOrEqual(at)))
-        yield* killShared
-      }
-      yield* fiber.await
+      const failures = yield* writtenUnderKills(
+        Array.from({ length: batches }, (_, b) => Streams.xaddAll(stream, Array.from({ length: size }, (_, i) => ({ k: `${b}:${i}` })))),
+        8,
+        15
+      )
+      const failed = failures.length
       const copies = new Map<string, number>()
       for (const entry of yield* Streams.read(stream, { count: 100_000 })) {
         const k = entry.fields!["k"]!
@@ -64,25 +74,10 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's c
     Effect.gen(function*() {
       const stream = "stream/producer-kills-ids"
       const records = 4_000
-      let refused = 0
-      let lost = 0
-      let done = 0
-      const writer = Effect.forEach(Array.from({ length: records }, (_, i) => i), (i) =>
-        Effect.map(Effect.either(Streams.xaddMap(stream, `${i + 1}-1`, { k: i })), (result) => {
-          done++
-          if (Either.isLeft(result)) {
-            // the re-sent XADD of an id already written, or a write whose reply was lost
-            if (result.left.reason === "InvalidArgument") refused++
-            else lost++
-          }
-        }), { concurrency: 1, discard: true })
-      const fiber = yield* Effect.fork(writer)
-      for (let kills = 0; kills < 10 && done < records - 300; kills++) {
-        const at = done + 300
-        yield* eventually(Effect.sync(() => expect(done).toBeGreaterThanOrEqual(at)))
-        yield* killShared
-      }
-      yield* fiber.await
+      const failures = yield* writtenUnderKills(Array.from({ length: records }, (_, i) => Streams.xaddMap(stream, `${i + 1}-1`, { k: i })), 1, 300)
+      // the re-sent XADD of an id already written is refused; another failure is a write whose reply was lost
+      const refused = failures.filter((error) => error.reason === "InvalidArgument").length
+      const lost = failures.length - refused
       const entries = yield* Streams.read(stream, { count: 100_000 })
       const ks = entries.map((entry) => Number(entry.fields!["k"]))
       console.log(`[fault] producer kills (explicit ids): ${entries.length} of ${records} records, ${refused} re-sends refused, ${lost} failed`)
