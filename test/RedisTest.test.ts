@@ -75,6 +75,14 @@ describe("RedisTest.server", () => {
       expect(error.message).toContain("REDIS_URL")
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a negative or malformed startTimeout is refused before anything starts", () =>
+    Effect.gen(function*() {
+      for (const startTimeout of ["-1 seconds", -5, "soon"] as ReadonlyArray<never>) {
+        const error = yield* Effect.flip(RedisTest.server({ startTimeout }))
+        expect(error).toMatchObject({ _tag: "RedisTestError", reason: "Start", message: expect.stringMatching(/startTimeout/) })
+      }
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("with REDIS_URL set, the layer uses that server and refuses to control it", () =>
     Effect.gen(function*() {
       const server = yield* RedisTest.server()

@@ -32,6 +32,7 @@ import { Clock, Context, Duration, Effect, Exit, Layer, Option, Ref, Schema, Sco
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Replies from "../internal/replies.js"
+import * as Validate from "../internal/validate.js"
 import * as Redis from "../Redis.js"
 import type * as RedisError from "../RedisError.js"
 
@@ -212,6 +213,10 @@ const spawn = (
   options: ServerOptions
 ): Effect.Effect<Running, RedisTestError, CommandExecutor.CommandExecutor> =>
   Effect.gen(function*() {
+    const startTimeout: number = yield* Effect.mapError(
+      Validate.positiveMillis("RedisTest.server", "startTimeout", options.startTimeout ?? "10 seconds"),
+      (error) => new RedisTestError({ reason: "Start", message: error.message })
+    )
     const bin = binary()
     // setpriv would report a missing server only as its own exit code: look first
     if (launcher.length > 0 && onPath(bin) === undefined) return yield* missingBinary(bin, undefined)
@@ -227,7 +232,7 @@ const spawn = (
       ),
       Effect.onError(() => ScopeModule.close(scope, Exit.void))
     )
-    const deadline = Date.now() + Duration.toMillis(Duration.decode(options.startTimeout ?? "10 seconds"))
+    const deadline = Date.now() + startTimeout
     while (true) {
       if (yield* ping(port)) return { scope, process }
       const alive = yield* Effect.orElseSucceed(process.isRunning, () => false)
