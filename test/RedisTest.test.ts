@@ -77,7 +77,7 @@ describe("RedisTest.server", () => {
 
   it.scopedLive("a negative or malformed startTimeout is refused before anything starts", () =>
     Effect.gen(function*() {
-      for (const startTimeout of ["-1 seconds", -5, "soon"] as ReadonlyArray<never>) {
+      for (const startTimeout of ["-1 seconds", -5, "soon"] as ReadonlyArray<unknown> as ReadonlyArray<never>) {
         const error = yield* Effect.flip(RedisTest.server({ startTimeout }))
         expect(error).toMatchObject({ _tag: "RedisTestError", reason: "Start", message: expect.stringMatching(/startTimeout/) })
       }

@@ -262,6 +262,34 @@ export const consumerInfos = (reply: unknown): Effect.Effect<ReadonlyArray<Consu
 export const ids = (command: string, reply: unknown): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError> =>
   Array.isArray(reply) ? strings(command, reply) : Effect.fail(unexpected(command, reply))
 
+/**
+ * Why an entry was dead-lettered: its `retry` schedule ended
+ * (`RetriesExhausted`), its failure said it cannot succeed (`NotRetryable`),
+ * its fields did not decode with the consumer's schema (`DecodeFailed`),
+ * gc's (or self-claim's) delivery or idle threshold (`Deliveries`, `Idle`),
+ * or by hand (`Manual`); `Unknown` for letters written before reasons were
+ * recorded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeadLetterReason = "RetriesExhausted" | "NotRetryable" | "DecodeFailed" | "Deliveries" | "Idle" | "Manual" | "Unknown"
+
+const reasons: ReadonlySet<string> = new Set(["RetriesExhausted", "NotRetryable", "DecodeFailed", "Deliveries", "Idle", "Manual"])
+
+/**
+ * The last error of a dead-lettered entry, as its handler produced it: a
+ * tagged error's `_tag`, its message, and its own fields (JSON, bounded).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeadLetterError {
+  readonly tag?: string | undefined
+  readonly message: string
+  readonly data?: unknown
+}
+
 /** An entry of a dead-letter stream, as `Gc.collect` writes it. */
 export interface DeadLetter {
   /** The entry's id in the dead-letter stream. */
@@ -273,27 +301,68 @@ export interface DeadLetter {
   readonly id: string
   readonly idle: number
   readonly deliveries: number
+  readonly reason: DeadLetterReason
+  /** The handler's last failure, when one was recorded. */
+  readonly error?: DeadLetterError | undefined
+  /** When it was dead-lettered (the time in its dead-letter id). */
+  readonly deadLetteredAt: Date
   /** The original fields; `null` when written without them (`includeMessage: false`, or the payload was trimmed). */
   readonly fields: Record<string, string> | null
 }
 
-const deadLetterKeys = ["stream", "group", "consumer", "id", "idle", "deliveries"] as const
+/**
+ * The metadata of a letter, first and in this order, namespaced so that no
+ * map reader mistakes it for the message's own fields (which follow).
+ */
+export const letterKeys = ["dlq:stream", "dlq:group", "dlq:consumer", "dlq:id", "dlq:idle", "dlq:deliveries", "dlq:reason", "dlq:error"] as const
+
+/** The metadata of letters written before reasons were recorded: they are still read. */
+const previousKeys = ["stream", "group", "consumer", "id", "idle", "deliveries"] as const
+
+const metaOf = (keys: ReadonlyArray<string>, kvs: ReadonlyArray<unknown>): ReadonlyArray<string> | null => {
+  const values: Array<string> = []
+  for (let i = 0; i < keys.length; i++) {
+    const value = kvs[2 * i + 1]
+    if (kvs[2 * i] !== keys[i] || !isString(value)) return null
+    values.push(value)
+  }
+  return values
+}
+
+const errorOf = (json: string): DeadLetterError | undefined => {
+  if (json === "") return undefined
+  try {
+    const parsed: unknown = JSON.parse(json)
+    if (typeof parsed === "object" && parsed !== null && typeof (parsed as { message?: unknown }).message === "string") {
+      const { data, message, tag } = parsed as { tag?: unknown; message: string; data?: unknown }
+      return { ...(typeof tag === "string" ? { tag } : {}), message, ...(data === undefined ? {} : { data }) }
+    }
+  } catch {
+    // not JSON: the text is the message
+  }
+  return { message: json }
+}
+
+const timeOf = (dlqId: string) => new Date(Number(dlqId.slice(0, dlqId.indexOf("-"))))
 
 const deadLetter = (dlqId: string, kvs: ReadonlyArray<unknown>): DeadLetter | null => {
-  const meta: Record<string, string> = Object.create(null)
-  for (let i = 0; i < deadLetterKeys.length; i++) {
-    if (kvs[2 * i] !== deadLetterKeys[i] || !isString(kvs[2 * i + 1])) return null
-    meta[deadLetterKeys[i]!] = kvs[2 * i + 1] as string
-  }
-  const rest = kvs.slice(2 * deadLetterKeys.length)
+  const current = metaOf(letterKeys, kvs)
+  const meta = current ?? metaOf(previousKeys, kvs)
+  if (meta === null) return null
+  const rest = kvs.slice(2 * (current === null ? previousKeys : letterKeys).length)
+  const [stream, group, consumer, id, idle, deliveries, reason, error] = meta
+  const recorded = error === undefined ? undefined : errorOf(error)
   return {
     dlqId,
-    stream: meta["stream"]!,
-    group: meta["group"]!,
-    consumer: meta["consumer"]!,
-    id: meta["id"]!,
-    idle: Number(meta["idle"]),
-    deliveries: Number(meta["deliveries"]),
+    stream: stream!,
+    group: group!,
+    consumer: consumer!,
+    id: id!,
+    idle: Number(idle),
+    deliveries: Number(deliveries),
+    reason: reason !== undefined && reasons.has(reason) ? (reason as DeadLetterReason) : "Unknown",
+    ...(recorded === undefined ? {} : { error: recorded }),
+    deadLetteredAt: timeOf(dlqId),
     fields: rest.length > 0 ? fieldsToRecord(rest) : null
   }
 }
