@@ -1,8 +1,10 @@
 /**
  * A consumer with a schema: sensor readings are decoded from the entry's
- * string fields; a reading that does not decode is a handler failure and
- * stays pending. The consumer's control exits once the three good readings
- * are handled (a long-running consumer would keep the default control).
+ * string fields; a reading that does not decode can never succeed, so it is
+ * not retried: it goes to the dead-letter stream at once (reason
+ * `DecodeFailed`, with the ParseError). The consumer's control exits once the
+ * three good readings are handled (a long-running consumer would keep the
+ * default control).
  *
  *   npx tsx examples/consumer.ts                              # spawns a redis-server for the run
  *   REDIS_URL=redis://localhost:6379 npx tsx examples/consumer.ts   # uses your server
@@ -10,7 +12,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Ref, Schema } from "effect"
 import { pathToFileURL } from "node:url"
-import { Consumer, Groups, Naming, Streams } from "../src/index.js"
+import { Consumer, Gc, Groups, Naming, Streams } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
 
 const Reading = Schema.Struct({
@@ -25,7 +27,7 @@ export const main = Effect.gen(function*() {
   yield* Groups.create(stream, group)
   yield* Streams.xaddAll(stream, [
     { sensor: "kitchen", celsius: 21.5 },
-    { sensor: "garage", celsius: "warm" }, // does not decode: stays pending
+    { sensor: "garage", celsius: "warm" }, // does not decode: dead-lettered
     { sensor: "attic", celsius: 30 },
     { sensor: "cellar", celsius: 12 }
   ])
@@ -43,8 +45,10 @@ export const main = Effect.gen(function*() {
         : Consumer.defaultControl(event)
   })
   const stats = yield* Groups.stats(stream, group)
+  const letters = yield* Gc.deadLetters(Naming.dlqName(stream), { stream })
   yield* Effect.log(`handled ${JSON.stringify(yield* Ref.get(readings))}, last ${last}; ${stats.pending} pending`)
-  return { stream, group, readings: yield* Ref.get(readings), last, pending: stats.pending }
+  for (const letter of letters) yield* Effect.log(`dead letter ${letter.id}: ${letter.reason}, ${letter.error?.message}`)
+  return { stream, group, readings: yield* Ref.get(readings), last, pending: stats.pending, letters }
 })
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

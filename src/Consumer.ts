@@ -347,14 +347,24 @@ const sharedSlot = (
     return inOneSlot("Consumer.run", keys.map((key): Redis.Command => ["EXISTS", [key]]))
   })
 
+/** The failures of the `schema` option's decoding (not the handler's own): they can never succeed. */
+const decodeFailures = new WeakSet<object>()
+
 const withSchema = <D, I, RS, A, E, R>(
   schema: Schema.Schema<D, I, RS>,
   handler: (message: DecodedMessage<D>) => Effect.Effect<A, E, R>
 ) => {
   const decode = Schema.decodeUnknown(schema)
   return (message: StreamMessage): Effect.Effect<A, E | ParseResult.ParseError, R | RS> =>
-    Effect.flatMap(decode(message.fields), (data) => handler({ ...message, data }))
+    Effect.flatMap(
+      Effect.tapError(decode(message.fields), (error) => Effect.sync(() => decodeFailures.add(error))),
+      (data) => handler({ ...message, data })
+    )
 }
+
+/** Why a failure can never succeed: fields that did not decode are dead-lettered at once, not retried. */
+const hopeless = (failure: unknown): "DecodeFailed" | undefined =>
+  typeof failure === "object" && failure !== null && decodeFailures.has(failure) ? "DecodeFailed" : undefined
 
 /**
  * Runs a consumer until its control function returns `Exit` or it is
@@ -436,6 +446,9 @@ const start = <A, E, R, EC, RC>(
       ...config,
       // with a timeout, the options' `E` includes HandlerTimeout (the `Timed` overloads)
       handle: timed(handle, config.timeout) as (message: StreamMessage) => Effect.Effect<A, E, R>,
+      hopeless,
+      // where an entry that can never succeed goes: `deadLetter`, else gc's default dead-letter stream
+      hopelessDeadLetter: config.retryDeadLetter ?? { dlq: Naming.dlqName, includeMessage: true },
       control: options.control ?? defaultControl
     })).pipe(
       Effect.annotateLogs({

@@ -6,7 +6,7 @@ import { RedisTest } from "../src/testing/index.js"
 import { pendingEntries } from "./utils.js"
 
 layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
-  it.effect("consumer.ts decodes the good readings and leaves the bad one pending", () =>
+  it.effect("consumer.ts decodes the good readings and dead-letters the bad one at once", () =>
     Effect.gen(function*() {
       const result = yield* consumerExample
       expect(result.readings).toEqual([
@@ -15,8 +15,12 @@ layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
         { sensor: "cellar", celsius: 12 }
       ])
       expect(result.last).toBe("cellar")
-      expect(result.pending).toBe(1)
-      expect((yield* pendingEntries(result.stream, result.group)).length).toBe(1)
+      expect(result.pending).toBe(0)
+      expect((yield* pendingEntries(result.stream, result.group)).length).toBe(0)
+      expect(result.letters.map((letter) => [letter.reason, letter.deliveries, letter.fields])).toEqual([
+        ["DecodeFailed", 1, { sensor: "garage", celsius: "warm" }]
+      ])
+      expect(result.letters[0]!.error?.tag).toBe("ParseError")
     }))
 
   it.effect("shutdown.ts handles every job and stops its workers with the scope", () =>

@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Metric, MetricLabel, ParseResult, Ref, Schema, Tracer } from "effect"
 import * as Consumer from "../src/Consumer.js"
+import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
@@ -118,7 +119,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Consumer.run", (it) => 
       yield* Fiber.interrupt(fiber)
     }))
 
-  it.effect("decodes fields with a schema; a decode failure is a handler failure carrying the ParseError", () =>
+  it.effect("decodes fields with a schema; a decode failure carries the ParseError and is dead-lettered at once, never retried", () =>
     Effect.gen(function*() {
       const redis = yield* Redis.Redis
       yield* Groups.create("s-schema", "g")
@@ -142,7 +143,11 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Consumer.run", (it) => 
       yield* eventually(Effect.map(Ref.get(failures), (all) => expect(all.length).toBeGreaterThanOrEqual(1)))
       expect(yield* Ref.get(decoded)).toEqual([{ sensor: "a", value: 1.5 }])
       expect(ParseResult.isParseError((yield* Ref.get(failures))[0])).toBe(true)
-      yield* eventually(Effect.map(pendingCount("s-schema", "g"), (n) => expect(n).toBe(1)))
+      // not retried: dead-lettered at once (no deadLetter option: gc's default dead-letter stream)
+      const letters = yield* eventually(Effect.filterOrFail(Gc.deadLetters("stream/dlq", { stream: "s-schema" }), (all) => all.length === 1))
+      expect(letters[0]).toMatchObject({ reason: "DecodeFailed", deliveries: 1, error: { tag: "ParseError" }, fields: { sensor: "b", value: "not a number" } })
+      expect(yield* pendingCount("s-schema", "g")).toBe(0)
+      expect(yield* Ref.get(failures)).toHaveLength(1)
       yield* Fiber.interrupt(fiber)
     }))
 

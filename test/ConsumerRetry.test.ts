@@ -190,7 +190,11 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       expect(runs).toBeLessThanOrEqual(3)
       const failures = (yield* Ref.get(warnings)).filter((line) => line.startsWith(`handler failed on ${id}`))
       expect(failures).toHaveLength(runs)
-      expect(failures[0]).toBe(`handler failed on ${id} (delivery 1): poison; the entry stays pending`)
+      expect(failures[0]).toBe(`handler failed on ${id} of ${names.stream} (delivery 1): poison`)
+      // the letter gc wrote carries the handler's last failure and gc's reason
+      const [letter] = yield* Gc.deadLetters(names.dlq)
+      expect(letter).toMatchObject({ reason: "Deliveries", error: { message: "poison" } })
+      expect((yield* Ref.get(warnings)).filter((line) => line.includes("dead-lettered"))).toHaveLength(0)
     }))
 
   it.effect("retry: false retries a failed entry at every backlog read, as before", () =>

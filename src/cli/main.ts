@@ -11,7 +11,7 @@ import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Console, Effect, Option } from "effect"
+import { Cause, Console, Effect, Logger, Option } from "effect"
 import { root } from "./commands.js"
 import { fit } from "./fit.js"
 
@@ -39,9 +39,19 @@ const fitted = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R
     }))
 }
 
+/**
+ * Logs go to stderr, so that stdout holds only what a command prints
+ * (`--json` stays JSON), in colour only on a terminal and without `NO_COLOR`.
+ */
+const logsOnStderr = Logger.replace(
+  Logger.defaultLogger,
+  Logger.prettyLogger({ stderr: true, colors: process.stderr.isTTY === true && process.env["NO_COLOR"] === undefined })
+)
+
 Effect.suspend(() => cli(process.argv)).pipe(
   fitted,
   Effect.tapErrorCause(report),
+  Effect.provide(logsOnStderr),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
 )

@@ -99,8 +99,9 @@ export const Control = Data.taggedEnum<Control>()
  * - `Claimed` (with `claim`): the consumer claimed these idle entries of
  *   its group's other consumers; it handles them next.
  * - `DeadLettered`: the consumer moved an entry to the dead-letter stream
- *   `dlq`, because its `retry` schedule ended (`RetriesExhausted`) or it was
- *   self-claimed past `claim.deadLetter.deliveries` (`Claimed`).
+ *   `dlq`, because its `retry` schedule ended (`RetriesExhausted`), it was
+ *   self-claimed past `claim.deadLetter.deliveries` (`Claimed`), or its
+ *   fields did not decode with `schema` (`DecodeFailed`: never retried).
  *
  * `Exit` after `RetryScheduled` fails the run with the handler's error, as
  * after `HandlerFailed`; after `Claimed` or `DeadLettered` the run ends
@@ -125,7 +126,7 @@ export type ControlEvent<A = unknown, E = unknown> = Data.TaggedEnum<{
     readonly id: string
     readonly deliveries: number
     readonly dlq: string
-    readonly reason: "RetriesExhausted" | "Claimed"
+    readonly reason: "RetriesExhausted" | "Claimed" | "NotRetryable" | "DecodeFailed"
     readonly context: ConsumerContext
   }
 }>
@@ -153,15 +154,28 @@ export const ControlEvent = Data.taggedEnum<ControlEventDefinition>()
  */
 export const describeFailure = (failure: unknown): string => {
   if (typeof failure === "string") return failure
-  if (failure instanceof Error) return `${failure.name}: ${failure.message}`
   if (Predicate.hasProperty(failure, "_tag") && typeof failure._tag === "string") {
     const message = Predicate.hasProperty(failure, "message") && typeof failure.message === "string" ? failure.message : ""
-    return message === "" ? failure._tag : `${failure._tag}: ${message}`
+    const fields = ownFields(failure)
+    return `${failure._tag}${message === "" ? "" : `: ${message}`}${fields === undefined ? "" : ` ${fields}`}`
   }
+  if (failure instanceof Error) return `${failure.name}: ${failure.message}`
   try {
     return JSON.stringify(failure) ?? String(failure)
   } catch {
     return String(failure)
+  }
+}
+
+/** A tagged error's own fields as JSON (not its tag, message or stack), at most 500 characters; `undefined` when it has none. */
+const ownFields = (failure: object): string | undefined => {
+  const own = Object.entries(failure).filter(([key]) => key !== "_tag" && key !== "message" && key !== "stack" && key !== "cause")
+  if (own.length === 0) return undefined
+  try {
+    const json = JSON.stringify(Object.fromEntries(own))
+    return json.length > 500 ? `${json.slice(0, 500)}…` : json
+  } catch {
+    return undefined
   }
 }
 
@@ -186,12 +200,13 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
         exit
       )
     case "HandlerFailed": {
-      const message = `handler failed on ${event.message.id} (delivery ${event.message.deliveries ?? 1})`
+      // what happens next (a retry after its backoff, or the dead-letter stream) is logged by its own event
+      const message = `handler failed on ${event.message.id} of ${event.message.stream} (delivery ${event.message.deliveries ?? 1})`
       const failure = Cause.failureOption(event.cause)
       return Effect.zipRight(
         Option.isSome(failure)
-          ? Effect.logWarning(`${message}: ${describeFailure(failure.value)}; the entry stays pending`)
-          : Effect.logWarning(`${message}; the entry stays pending`, event.cause),
+          ? Effect.logWarning(`${message}: ${describeFailure(failure.value)}`)
+          : Effect.logWarning(message, event.cause),
         recur
       )
     }
@@ -203,10 +218,11 @@ export const defaultControl = (event: ControlEvent<unknown, unknown>): Effect.Ef
     case "Claimed":
       return Effect.zipRight(Effect.logDebug(`claimed ${event.ids.length} idle entries of ${event.stream}`), recur)
     case "DeadLettered":
+      // the dead-lettering itself logged it at warning level
       return Effect.zipRight(
-        Effect.logWarning(
+        Effect.logDebug(
           `${event.id} of ${event.stream} moved to ${event.dlq} after ${event.deliveries} deliveries (${
-            event.reason === "Claimed" ? "self-claimed past the threshold" : "retries exhausted"
+            event.reason === "Claimed" ? "self-claimed past the threshold" : event.reason
           })`
         ),
         recur

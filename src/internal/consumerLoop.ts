@@ -40,6 +40,7 @@ import type { Batch, Read, ReadSettings, ReadState, Trips } from "./consumerRead
 import { reads } from "./consumerReads.js"
 import * as Next from "./consumerNext.js"
 import { deadLetter } from "./gcPass.js"
+import * as LastErrors from "./lastErrors.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
 export const replyGrace = 3_000
@@ -57,6 +58,9 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly interruptHandlers: boolean
   readonly shutdownTimeout: number
   readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R>
+  /** Of a handler's failure: why it can never succeed (then it is dead-lettered at once, to `hopelessDeadLetter`), or `undefined`. */
+  readonly hopeless: (failure: unknown) => "NotRetryable" | "DecodeFailed" | undefined
+  readonly hopelessDeadLetter: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean }
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
 }
 
@@ -436,6 +440,8 @@ const batchHandler = <A, E, R, EC, RC>(
   const succeeded = (message: StreamMessage, startedAt: number, value: A) => {
     settled(message, startedAt)
     if (state.retryDue.size > 0) state.retryDue.delete(message.id)
+    // delivered before: it may have failed, and its last error is kept; handled now, it is forgotten
+    if (message.deliveries !== undefined && message.deliveries > 1) Effect.runFork(LastErrors.forget(redis, message.stream, message.id))
     state.queueAck(message.stream, message.id)
     handled++
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
@@ -443,6 +449,9 @@ const batchHandler = <A, E, R, EC, RC>(
 
   /** After a failure, with `retry`: when the entry may be handled again, or the dead-letter stream when the schedule ended. */
   const backOff = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> => {
+    const failure = LastErrors.failureOf(cause)
+    const hopeless = config.hopeless(failure)
+    if (hopeless !== undefined) return toDlq(message, cause, failure, hopeless, config.hopelessDeadLetter)
     if (backoff === undefined) return Effect.void
     const deliveries = message.deliveries ?? 1
     const delay = backoff.delay(deliveries)
@@ -453,31 +462,57 @@ const batchHandler = <A, E, R, EC, RC>(
       metrics.add(Metrics.retried, 1)
       return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
     }
-    if (retryDeadLetter === undefined) return Effect.void
-    const dlq = retryDeadLetter.dlq(message.stream)
-    const entry = { id: message.id, consumer, idle: 0, deliveries }
-    return deadLetter(redis, { stream: message.stream, group, dlq, includeMessage: retryDeadLetter.includeMessage }, [entry]).pipe(
-      Effect.withSpan("Consumer.deadLetter", { attributes: { stream: message.stream, group, consumer, id: message.id, dlq }, captureStackTrace: false }),
+    return retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter)
+  }
+
+  /** Dead-letters a failed entry at once, with its failure; when that fails, it stays pending (and retried as any failure). */
+  const toDlq = (
+    message: StreamMessage,
+    cause: Cause.Cause<E>,
+    failure: unknown,
+    reason: "RetriesExhausted" | "NotRetryable" | "DecodeFailed",
+    target: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean }
+  ): Effect.Effect<void, EC, RC> => {
+    const deliveries = message.deliveries ?? 1
+    const dlq = target.dlq(message.stream)
+    const entry = { id: message.id, consumer, idle: 0, deliveries, reason, failure }
+    return deadLetter(redis, { stream: message.stream, group, dlq, includeMessage: target.includeMessage }, [entry]).pipe(
+      Effect.withSpan("Consumer.deadLetter", { attributes: { stream: message.stream, group, consumer, id: message.id, dlq, reason }, captureStackTrace: false }),
       Effect.matchEffect({
-        onFailure: (error) => Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
+        onFailure: (error) =>
+          Effect.zipRight(
+            Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
+            reason === "RetriesExhausted" ? Effect.void : Effect.suspend(() => backOffOnly(message, cause))
+          ),
         onSuccess: (moved) =>
           moved.has(message.id)
             ? Effect.suspend(() => {
               metrics.add(Metrics.deadLettered, 1)
-              return decide(DeadLettered({ stream: message.stream, id: message.id, deliveries, dlq, reason: "RetriesExhausted", context }))
+              return decide(DeadLettered({ stream: message.stream, id: message.id, deliveries, dlq, reason, context }))
             })
             : Effect.void
       })
     )
   }
 
+  /** The backoff of an entry that could not be dead-lettered at once. */
+  const backOffOnly = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> => {
+    const delay = backoff?.delay(message.deliveries ?? 1)
+    if (backoff === undefined || delay === undefined) return Effect.void
+    const due = Date.now() + delay
+    state.retryAt = Math.min(state.retryAt ?? Infinity, due)
+    if (!backoff.durable) state.retryDue.set(message.id, due)
+    return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
+  }
+
   const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {
     settled(message, startedAt)
     if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
     failed++
-    return Effect.zipRight(
-      decide(HandlerFailed({ message, cause, context })),
-      Effect.suspend(() => (state.exit === undefined ? backOff(message, cause) : Effect.void))
+    // the failure is kept in Redis, so that whoever dead-letters the entry later writes it into the letter
+    return LastErrors.record(redis, message.stream, message.id, LastErrors.failureOf(cause)).pipe(
+      Effect.zipRight(decide(HandlerFailed({ message, cause, context }))),
+      Effect.zipRight(Effect.suspend(() => (state.exit === undefined ? backOff(message, cause) : Effect.void)))
     )
   }
 

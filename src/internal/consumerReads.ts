@@ -46,7 +46,7 @@ export interface DeadLettered {
   readonly id: string
   readonly deliveries: number
   readonly dlq: string
-  readonly reason: "RetriesExhausted" | "Claimed"
+  readonly reason: "RetriesExhausted" | "Claimed" | "NotRetryable" | "DecodeFailed"
 }
 
 /** What one read brought. */
@@ -286,12 +286,13 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
     target: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean },
     stream: string,
     rows: ReadonlyArray<replies.PendingEntry>,
-    reason: DeadLettered["reason"]
+    reason: "RetriesExhausted" | "Claimed"
   ): Effect.Effect<ReadonlyArray<DeadLettered>, RedisError.RedisError> => {
     const dlq = target.dlq(stream)
     const to: DeadLetterTarget = { stream, group, dlq, includeMessage: target.includeMessage }
     const sender: Redis.Sender = { send: (command, args = []) => Effect.map(trips.next([[command, args]]), ([reply]) => reply) }
-    return Effect.map(deadLetter(sender, to, rows), (moved) =>
+    const doomed = rows.map((row) => ({ ...row, reason: reason === "Claimed" ? "Deliveries" as const : "RetriesExhausted" as const }))
+    return Effect.map(deadLetter(sender, to, doomed), (moved) =>
       rows.filter((row) => moved.has(row.id)).map((row) => ({ stream, id: row.id, deliveries: row.deliveries, dlq, reason })))
   }
 

@@ -9,6 +9,8 @@ import * as Redis from "../Redis.js"
 import type * as RedisError from "../RedisError.js"
 import type { GcAction, Plan } from "./gcPlan.js"
 import type { Settings } from "./gcSettings.js"
+import { overDeliveries } from "./gcSettings.js"
+import * as LastErrors from "./lastErrors.js"
 import * as Replies from "./replies.js"
 
 const actionsCounter = Metric.counter("effect_redis_streams_gc_actions", {
@@ -32,63 +34,94 @@ export const maxScriptArgs = 7_900
 
 /**
  * The second step of moving a wide entry to the dead-letter stream, after
- * the letter was written (KEYS: stream, dlq; ARGV: group, id, consumer,
- * idle, deliveries, letter id): acks the entry if it is still as XPENDING
- * saw it, and otherwise deletes the letter just written. Returns 1 when
- * the entry was moved.
+ * the letter was written (KEYS: stream, dlq, errors; ARGV: group, id,
+ * consumer, idle, deliveries, letter id): acks the entry if it is still as
+ * XPENDING saw it (and forgets its last error), and otherwise deletes the
+ * letter just written. Returns 1 when the entry was moved.
  */
 const confirmWideScript = `
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]
 if p and p[2] == ARGV[3] and p[3] >= tonumber(ARGV[4]) and p[4] == tonumber(ARGV[5]) then
   redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[2])
   return 1
 end
 redis.call('XDEL', KEYS[2], ARGV[6])
 return 0`
 
+/** An entry to dead-letter: as XPENDING saw it, why, and the failure the caller knows of (else the one recorded). */
+export interface Doomed extends Replies.PendingEntry {
+  readonly reason: Replies.DeadLetterReason
+  readonly failure?: unknown
+}
+
+/** The hash of last errors of `stream`, or the stream itself (never written) when none can share its slot. */
+const errorsKeyOf = (stream: string) => LastErrors.keyOf(stream) ?? stream
+
 /**
- * Dead-letters an entry too wide for the script: its fields read, the
- * letter written, then the entry acked only if it is still as XPENDING saw
- * it (else the letter is deleted). A failure between the steps leaves the
- * entry pending with its letter written: at worst a second letter, never a
- * lost entry.
+ * Dead-letters an entry too wide for the script: its fields and last error
+ * read, the letter written, then the entry acked only if it is still as
+ * XPENDING saw it (else the letter is deleted). A failure between the steps
+ * leaves the entry pending with its letter written: at worst a second
+ * letter, never a lost entry.
  */
-const deadLetterWide = (sender: Redis.Sender, target: DeadLetterTarget, entry: Replies.PendingEntry) =>
+const deadLetterWide = (sender: Redis.Sender, target: DeadLetterTarget, entry: Doomed) =>
   Effect.gen(function*() {
     const { dlq, group, stream } = target
+    const errors = errorsKeyOf(stream)
     const found = yield* Effect.flatMap(sender.send("XRANGE", [stream, entry.id, entry.id]), (reply) => Replies.entries("XRANGE", reply))
+    const recorded = errors === stream ? null : yield* sender.send("HGET", [errors, entry.id])
     const fields = found[0]?.fields
+    const error = "failure" in entry ? LastErrors.encode(entry.failure) : typeof recorded === "string" ? recorded : ""
     const letter = yield* sender.send("XADD", [
-      dlq, "*", "stream", stream, "group", group, "consumer", entry.consumer, "id", entry.id, "idle", entry.idle, "deliveries", entry.deliveries,
-      ...(fields === null || fields === undefined ? [] : Object.entries(fields).flat())
+      dlq, "*", ...letterMeta(target, entry, error),
+      ...(fields === null || fields === undefined || !target.includeMessage ? [] : Object.entries(fields).flat())
     ])
-    const moved = yield* sender.send("EVAL", [confirmWideScript, 2, stream, dlq, group, entry.id, entry.consumer, entry.idle, entry.deliveries, String(letter)])
+    const moved = yield* sender.send("EVAL", [
+      confirmWideScript, 3, stream, dlq, errors, group, entry.id, entry.consumer, entry.idle, entry.deliveries, String(letter)
+    ])
     return Number(moved) === 1
   })
+
+/** A letter's metadata, in {@link Replies.letterKeys}'s order. */
+const letterMeta = (target: DeadLetterTarget, entry: Doomed, error: string): ReadonlyArray<Redis.Arg> => {
+  const values = [target.stream, target.group, entry.consumer, entry.id, entry.idle, entry.deliveries, entry.reason, error]
+  return Replies.letterKeys.flatMap((key, i) => [key, values[i]!])
+}
 
 /**
  * Dead-letters a page of entries atomically per entry: an entry is written to
  * the dead-letter stream and acked only if it is still pending for the same
  * consumer, not delivered again and not touched since XPENDING saw it (idle
- * not reset); otherwise it is skipped. Returns the ids dead-lettered, and
- * those too wide for one call from Lua (see {@link maxScriptArgs}), which
- * {@link deadLetterWide} moves.
+ * not reset); otherwise it is skipped. The letter holds its metadata first
+ * (namespaced: `Replies.letterKeys`), with its reason and its last error
+ * (the one given, else the one recorded in the hash of last errors, which
+ * it then drops), then the message's fields. Returns the ids dead-lettered,
+ * and those too wide for one call from Lua (see {@link maxScriptArgs}),
+ * which {@link deadLetterWide} moves.
+ *
+ * KEYS: stream, dlq, errors. ARGV: group, include, then per entry id,
+ * consumer, idle, deliveries, reason, error (JSON, or "" for the recorded one).
  */
 const dlqScript = `
-local stream, dlq, group, include = KEYS[1], KEYS[2], ARGV[1], ARGV[2] == '1'
+local stream, dlq, errors, group, include = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2] == '1'
+local keep = errors ~= stream
 local t = redis.call('TYPE', dlq)['ok']
 if t ~= 'none' and t ~= 'stream' then return redis.error_reply('WRONGTYPE the dead-letter key ' .. dlq .. ' is not a stream') end
 local payloads = {}
 if include and #ARGV > 2 then
   -- a page's entries are mostly contiguous in the stream: read their payloads in one bounded range
-  for _, e in ipairs(redis.call('XRANGE', stream, ARGV[3], ARGV[#ARGV - 3], 'COUNT', (#ARGV - 2) / 2)) do payloads[e[1]] = e[2] end
+  for _, e in ipairs(redis.call('XRANGE', stream, ARGV[3], ARGV[#ARGV - 5], 'COUNT', (#ARGV - 2) / 6)) do payloads[e[1]] = e[2] end
 end
 local done, wide, maxArgs = {}, {}, ${maxScriptArgs}
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 6 do
   local id, consumer = ARGV[i], ARGV[i + 1]
   local p = redis.call('XPENDING', stream, group, id, id, 1)[1]
   if p and p[2] == consumer and p[3] >= tonumber(ARGV[i + 2]) and p[4] == tonumber(ARGV[i + 3]) then
-    local entry = { 'XADD', dlq, '*', 'stream', stream, 'group', group, 'consumer', consumer, 'id', id, 'idle', p[3], 'deliveries', p[4] }
+    local err = ARGV[i + 5]
+    if err == '' and keep then err = redis.call('HGET', errors, id) or '' end
+    local entry = { 'XADD', dlq, '*', 'dlq:stream', stream, 'dlq:group', group, 'dlq:consumer', consumer, 'dlq:id', id,
+      'dlq:idle', p[3], 'dlq:deliveries', p[4], 'dlq:reason', ARGV[i + 4], 'dlq:error', err }
     if include then
       local fields = payloads[id]
       if fields == nil then
@@ -102,6 +135,7 @@ for i = 3, #ARGV, 4 do
     else
       redis.call(unpack(entry))
       redis.call('XACK', stream, group, id)
+      if keep then redis.call('HDEL', errors, id) end
       done[#done + 1] = id
     end
   end
@@ -118,18 +152,19 @@ export interface DeadLetterTarget {
 
 /**
  * Moves entries to the dead-letter stream with {@link dlqScript} (each only
- * if still as XPENDING saw it), through `sender`; returns the ids moved.
- * Gc's pass and the consumer's own dead-lettering (self-claim, retries
- * that ran out) share it.
+ * if still as XPENDING saw it), through `sender`; returns the ids moved,
+ * each logged at warning level with its reason. Gc's pass and the
+ * consumer's own dead-lettering (self-claim, retries that ran out, decode
+ * failures) share it.
  */
 export const deadLetter = (
   sender: Redis.Sender,
   target: DeadLetterTarget,
-  entries: ReadonlyArray<Replies.PendingEntry>
+  entries: ReadonlyArray<Doomed>
 ): Effect.Effect<ReadonlySet<string>, RedisError.RedisError> => {
   if (entries.length === 0) return Effect.succeed(new Set<string>())
-  const args: Array<Redis.Arg> = [dlqScript, 2, target.stream, target.dlq, target.group, target.includeMessage ? "1" : "0"]
-  for (const e of entries) args.push(e.id, e.consumer, e.idle, e.deliveries)
+  const args: Array<Redis.Arg> = [dlqScript, 3, target.stream, target.dlq, errorsKeyOf(target.stream), target.group, target.includeMessage ? "1" : "0"]
+  for (const e of entries) args.push(e.id, e.consumer, e.idle, e.deliveries, e.reason, "failure" in e ? LastErrors.encode(e.failure) : "")
   return Effect.gen(function*() {
     const reply = yield* sender.send("EVAL", args)
     const [done, wide] = Array.isArray(reply) ? reply : []
@@ -137,6 +172,13 @@ export const deadLetter = (
     for (const id of yield* Replies.ids("EVAL", wide)) {
       const entry = entries.find((e) => e.id === id)!
       if (yield* deadLetterWide(sender, target, entry)) moved.add(id)
+    }
+    for (const entry of entries) {
+      if (moved.has(entry.id)) {
+        yield* Effect.logWarning(
+          `${entry.id} of ${target.stream} dead-lettered to ${target.dlq} (${entry.reason}, after ${entry.deliveries} deliveries)`
+        )
+      }
     }
     return moved
   })
@@ -146,7 +188,12 @@ const deadLetterPage = (settings: Settings, entries: ReadonlyArray<Replies.Pendi
   const { dlq, group, stream } = settings
   return dlq === false
     ? Effect.succeed(new Set<string>())
-    : Effect.flatMap(Redis.Redis, (redis) => deadLetter(redis, { stream, group, dlq: dlq.stream, includeMessage: dlq.includeMessage }, entries))
+    : Effect.flatMap(Redis.Redis, (redis) =>
+      deadLetter(
+        redis,
+        { stream, group, dlq: dlq.stream, includeMessage: dlq.includeMessage },
+        entries.map((entry) => ({ ...entry, reason: overDeliveries(dlq, entry) ? "Deliveries" : "Idle" }))
+      ))
 }
 
 /**

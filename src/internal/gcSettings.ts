@@ -146,6 +146,10 @@ export const settingsOf = (stream: string, group: string, options: CollectOption
     }
   })
 
+/** Whether an entry is past the delivery threshold (gc's reason `Deliveries`, otherwise `Idle`). */
+export const overDeliveries = (limits: Thresholds, entry: Replies.PendingEntry): boolean =>
+  limits.deliveries !== undefined && entry.deliveries >= limits.deliveries
+
 export const exceeds = (limits: Thresholds, entry: Replies.PendingEntry): boolean =>
   (limits.idle !== undefined && entry.idle >= limits.idle) ||
   (limits.deliveries !== undefined && entry.deliveries >= limits.deliveries)
