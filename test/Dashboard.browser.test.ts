@@ -128,7 +128,9 @@ layer(served, { excludeTestServices: true, timeout: "90 seconds" })("Dashboard i
       yield* until(page, "the dead-letter stream", async () => (await textOf(page, `${dlqRow} [data-field="length"]`)) === "1")
       yield* Effect.promise(() => page.locator(`${dlqRow} [data-action="view"]`).click())
       yield* until(page, "the dead letter", async () => (await page.locator("[data-letter]").count()) === 1)
-      expect(yield* Effect.promise(() => page.locator("[data-letter] td").nth(6).textContent())).toContain("poison")
+      expect(yield* Effect.promise(() => page.locator("[data-letter] td").nth(6).textContent())).toBe("Deliveries")
+      expect(yield* Effect.promise(() => page.locator("[data-letter] td").nth(7).textContent())).toBe("poison")
+      expect(yield* Effect.promise(() => page.locator("[data-letter] td").nth(9).textContent())).toContain("poison")
       fs.mkdirSync(Path.dirname(screenshot), { recursive: true })
       yield* Effect.promise(() => page.screenshot({ path: screenshot, fullPage: true }))
 

@@ -92,7 +92,7 @@ export const deadLetters = (letters: ReadonlyArray<Gc.DeadLetter>): string =>
   letters.length === 0
     ? "no dead letters"
     : table(
-      ["STREAM", "GROUP", "CONSUMER", "ID", "DELIVERIES", "IDLE", "FIELDS"],
+      ["STREAM", "GROUP", "CONSUMER", "ID", "DELIVERIES", "IDLE", "REASON", "ERROR", "DEAD-LETTERED", "FIELDS"],
       letters.map((letter) => [
         letter.stream,
         letter.group,
@@ -100,6 +100,9 @@ export const deadLetters = (letters: ReadonlyArray<Gc.DeadLetter>): string =>
         letter.id,
         letter.deliveries,
         millis(letter.idle),
+        letter.reason,
+        letter.error === undefined ? "" : `${letter.error.tag === undefined ? "" : `${letter.error.tag}: `}${letter.error.message}`,
+        letter.deadLetteredAt.toISOString(),
         JSON.stringify(letter.fields)
       ])
     )

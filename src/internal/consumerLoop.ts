@@ -510,7 +510,7 @@ const batchHandler = <A, E, R, EC, RC>(
     if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
     failed++
     // the failure is kept in Redis, so that whoever dead-letters the entry later writes it into the letter
-    return LastErrors.record(redis, message.stream, message.id, LastErrors.failureOf(cause)).pipe(
+    return LastErrors.record(redis, message.stream, group, message.id, LastErrors.failureOf(cause)).pipe(
       Effect.zipRight(decide(HandlerFailed({ message, cause, context }))),
       Effect.zipRight(Effect.suspend(() => (state.exit === undefined ? backOff(message, cause) : Effect.void)))
     )

@@ -42,7 +42,7 @@ export const page = (options: { readonly interval: number; readonly readOnly: bo
   <button id="redrive" type="button"${options.readOnly ? " hidden" : ""}>Redrive all shown</button>
   <button id="dlq-close" type="button">Close</button>
   <table><thead><tr><th>dead-letter id</th><th>from stream</th><th>group</th><th>consumer</th><th>id</th>
-  <th>deliveries</th><th>fields</th></tr></thead><tbody id="letters"></tbody></table>
+  <th>deliveries</th><th>reason</th><th>error</th><th>dead-lettered</th><th>fields</th></tr></thead><tbody id="letters"></tbody></table>
 </div>
 <script>
 "use strict";
@@ -156,7 +156,9 @@ const loadLetters = () => {
     if (name !== openDlq) return;
     const body = document.getElementById("letters");
     body.replaceChildren(...letters.map((l) => el("tr", { "data-letter": l.dlqId },
-      ...[l.dlqId, l.stream, l.group, l.consumer, l.id, String(l.deliveries), JSON.stringify(l.fields)].map((v) => el("td", { text: v })))));
+      ...[l.dlqId, l.stream, l.group, l.consumer, l.id, String(l.deliveries), l.reason,
+        l.error === undefined ? "" : (l.error.tag === undefined ? "" : l.error.tag + ": ") + l.error.message,
+        new Date(l.deadLetteredAt).toISOString(), JSON.stringify(l.fields)].map((v) => el("td", { text: v })))));
     document.getElementById("redrive").dataset.count = String(letters.length);
   }, (e) => say(e.message, true));
 };

@@ -65,10 +65,22 @@ export const encode = (failure: unknown): string => {
 export const failureOf = <E>(cause: Cause.Cause<E>): unknown =>
   Option.getOrElse(Cause.failureOption(cause), () => Option.getOrElse(Cause.dieOption(cause), () => Cause.pretty(cause)))
 
+/**
+ * Sets the last error of an entry that is still pending (KEYS: stream,
+ * errors; ARGV: group, id, error, ms to keep): one already acked or
+ * dead-lettered meanwhile (gc may move an entry while its handler runs)
+ * leaves nothing behind.
+ */
+const recordScript = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1`
+
 /** Records an entry's last failure (errors are logged, never failed on: the failure itself is what counts). */
-export const record = (redis: Redis.Service, stream: string, id: string, failure: unknown): Effect.Effect<void> => {
+export const record = (redis: Redis.Service, stream: string, group: string, id: string, failure: unknown): Effect.Effect<void> => {
   const key = keyOf(stream)
-  return key === undefined ? Effect.void : redis.pipeline([["HSET", [key, id, encode(failure)]], ["PEXPIRE", [key, keepFor]]]).pipe(
+  return key === undefined ? Effect.void : redis.send("EVAL", [recordScript, 2, stream, key, group, id, encode(failure), keepFor]).pipe(
     Effect.catchAll((error) => Effect.logDebug(`could not record the failure of ${id}: ${error.message}`)),
     Effect.asVoid
   )
