@@ -476,7 +476,13 @@ export interface GroupSetup {
    * name): two consumers of one name share one pending list.
    */
   readonly name?: string | undefined
-  /** `Groups.create`'s options, or `false` when the group exists already. Default `{}` (new entries, MKSTREAM). */
+  /**
+   * `Groups.create`'s options, or `false` when the group exists already.
+   * Default `{ from: "0" }`: a new group starts at the stream's start, so
+   * entries written before the consumers first ran are handled too, as a
+   * job queue would (`{ from: "$" }` for new entries only). A group that
+   * exists is left as it is.
+   */
   readonly create?: Groups.CreateOptions | false | undefined
   /**
    * `Gc.schedule` on each stream while the layer is up: its collect options
@@ -556,7 +562,7 @@ export const layerGroup: {
     const { consumers, create, gc, name, ...runOptions } = options
     const count = yield* Validate.positiveInteger("Consumer.layerGroup", "consumers", consumers, 1)
     const streams = yield* streamsOf(options)
-    if (create !== false) yield* Groups.create(streams, options.group, create ?? {})
+    if (create !== false) yield* Groups.create(streams, options.group, create ?? { from: "0" })
     const fibers = yield* FiberSet.make()
     for (let i = 0; i < count; i++) {
       const consumer = groupMember(options.group, name, i)

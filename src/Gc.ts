@@ -146,7 +146,9 @@ const summary = (actions: ReadonlyArray<GcAction>) => {
 
 const logPass = (actions: ReadonlyArray<GcAction>) =>
   Effect.gen(function*() {
-    yield* Effect.logInfo("gc pass").pipe(Effect.annotateLogs(summary(actions)))
+    // a pass that changed nothing is routine: debug level; one that acted, info
+    const acted = actions.some((action) => action._tag !== "Noop")
+    yield* (acted ? Effect.logInfo("gc pass") : Effect.logDebug("gc pass")).pipe(Effect.annotateLogs(summary(actions)))
     for (const action of actions) {
       if (action._tag !== "Noop") yield* Effect.logDebug(`gc ${action._tag}`).pipe(Effect.annotateLogs({ ...action }))
     }

@@ -75,4 +75,18 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
           names.filter((name) => name.startsWith("consumer/billing/host-a/")).length === 2 ? Effect.void : Effect.fail(names)))
       }))
     }))
+
+  it.effect("a new group starts at the stream's start: entries written before the consumers ran are handled", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("group-layer-backlog")
+      const group = Naming.groupName("group-layer-backlog")
+      const written = yield* addEntries(stream, 100)
+      const handled = new Set<string>()
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "100 millis", gc: false, handler: (message) => Effect.sync(() => handled.add(message.id)) }))
+        yield* eventually(Effect.sync(() => expect(handled.size).toBe(100)))
+      }))
+      expect([...handled].sort()).toEqual([...written].sort())
+      expect((yield* Groups.stats(stream, group)).unconsumed).toBe(0)
+    }))
 })
