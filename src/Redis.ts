@@ -203,9 +203,22 @@ const call = (client: Client, command: string, args: ReadonlyArray<Arg>): Effect
     [[command, args]],
     Effect.tryPromise({
       try: () => client.call(command, ...args),
-      catch: (cause) => RedisError.fromCause(command, cause)
+      catch: (cause) => named(RedisError.fromCause(command, cause), [command, args])
     })
   )
+
+/** A missing key's error names the key (Redis says only `ERR no such key`). */
+const named = (error: RedisError.RedisError, command: Command): RedisError.RedisError => {
+  if (error.reason !== "NoSuchKey" || !/^ERR no such key$/i.test(error.message)) return error
+  // XINFO's key follows its subcommand, which ioredis does not know
+  const key = Slots.keysOf(command)[0] ?? (command[0].toUpperCase() === "XINFO" ? command[1][1] : undefined)
+  return key === undefined ? error : new RedisError.RedisError({
+    reason: "NoSuchKey",
+    command: error.command,
+    message: `${JSON.stringify(String(key))} does not exist (${command[0]}: ERR no such key)`,
+    cause: error.cause
+  })
+}
 
 const senderOf = (client: Client): Sender => ({
   send: (command, args = []) => call(client, command, args)
@@ -364,7 +377,7 @@ const execOf = (
   const values: Array<unknown> = []
   for (let i = 0; i < results.length; i++) {
     const [error, value] = results[i]!
-    if (error !== null) return Effect.fail(RedisError.fromCause(commands[i]?.[0] ?? "EXEC", error))
+    if (error !== null) return Effect.fail(named(RedisError.fromCause(commands[i]?.[0] ?? "EXEC", error), commands[i] ?? ["EXEC", []]))
     values.push(value)
   }
   return Effect.succeed(values)

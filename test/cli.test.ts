@@ -210,6 +210,17 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       expect(yield* send("XLEN", ["stream/cli-gc-dlq"])).toBe(2)
     }), slow)
 
+  it.effect("dlq list refuses a stream that is not a dead-letter stream; a missing stream's error names it", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-not-dlq", "group/not-dlq", 2)
+      const [notDlq, missing] = yield* together(
+        withServer("dlq", "list", "stream/cli-not-dlq"),
+        withServer("stats", "stream/cli-missing", "group/x")
+      )
+      failedWithOneLine(notDlq, /^error: stream\/cli-not-dlq is not a dead-letter stream/)
+      failedWithOneLine(missing, /^error: "stream\/cli-missing" does not exist/)
+    }), slow)
+
   it.effect("dlq list shows dead letters; dlq redrive puts them back on their stream", () =>
     Effect.gen(function*() {
       yield* seed("stream/cli-dlq", "group/dlq", 3)
@@ -348,7 +359,9 @@ describe("CLI help", () => {
       const commands = [[], ["streams"], ["groups"], ["stats"], ["gc"], ["dlq"], ["dlq", "list"], ["dlq", "redrive"], ["unblock"], ["clear-pending"], ["dashboard"]]
       const results = yield* Effect.all(commands.map((command) => cli([...command, "--help"])), { concurrency: 4 })
       results.forEach((result, i) => {
-        const text = ok(result).replace(/\u001b\[[0-9;]*m/g, "")
+        const text = ok(result)
+        // piped (and with NO_COLOR): no colour escapes
+        expect(text, commands[i]!.join(" ")).not.toMatch(/\u001b\[/)
         expect(text, commands[i]!.join(" ")).toContain("USAGE")
         expect(text.split("\n").filter((line) => line.length > 80), commands[i]!.join(" ")).toEqual([])
       })

@@ -212,9 +212,16 @@ const collectOptions = (flags: {
 const dlqStream = Args.text({ name: "dlq" }).pipe(Args.withDescription("The dead-letter stream, e.g. stream/dlq"))
 const count = positive("count", "At most this many entries")
 
+/** Fails when `dlq` holds entries but none is a dead letter: it is some other stream. */
+const requireDeadLetterStream = (dlq: string, letters: ReadonlyArray<Gc.DeadLetter>) =>
+  letters.length > 0 ? Effect.void : Effect.flatMap(Streams.read(dlq, { count: 1 }), (entries) =>
+    entries.length === 0
+      ? Effect.void
+      : Effect.fail(RedisError.invalidArgument("dlq list", `${dlq} is not a dead-letter stream: its entries are not dead letters`)))
+
 const dlqList = Command.make("list", { url, json, dlq: dlqStream, count }, ({ count, dlq, json }) =>
   Effect.flatMap(Gc.deadLetters(dlq, { count: Option.getOrUndefined(count) }), (letters) =>
-    print(json, letters, Format.deadLetters))).pipe(
+    Effect.zipRight(requireDeadLetterStream(dlq, letters), print(json, letters, Format.deadLetters)))).pipe(
     Command.withDescription("List the entries of a dead-letter stream with where they came from")
   )
 

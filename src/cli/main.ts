@@ -28,14 +28,30 @@ const report = <E>(cause: Cause.Cause<E>): Effect.Effect<void> => {
   return Console.error(`error: ${messageOf(Option.getOrElse(failure, () => Cause.squash(cause)))}`)
 }
 
-/** With `--help`, what the CLI prints is reflowed to the terminal's width (80 columns when it is not one). */
+/** Colour only on a terminal, and never with `NO_COLOR` set (https://no-color.org). */
+const plain = process.env["NO_COLOR"] !== undefined && process.env["NO_COLOR"] !== "" || process.stdout.isTTY !== true
+
+// eslint-disable-next-line no-control-regex
+const escapes = /\u001b\[[0-9;]*m/g
+
+/**
+ * What the CLI prints: without colour escapes when `plain`, and with
+ * `--help` reflowed to the terminal's width (80 columns when it is not one).
+ */
 const fitted = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-  if (!process.argv.includes("--help") && !process.argv.includes("-h")) return program
+  const help = process.argv.includes("--help") || process.argv.includes("-h")
+  if (!help && !plain) return program
   const width = Math.min(process.stdout.columns ?? 80, 100)
+  const shape = (arg: unknown) => {
+    if (typeof arg !== "string") return arg
+    const text = plain ? arg.replace(escapes, "") : arg
+    return help ? fit(text, width) : text
+  }
   return Effect.flatMap(Effect.console, (console) =>
     Effect.withConsole(program, {
       ...console,
-      log: (...args: ReadonlyArray<unknown>) => console.log(...args.map((arg) => (typeof arg === "string" ? fit(arg, width) : arg)))
+      log: (...args: ReadonlyArray<unknown>) => console.log(...args.map(shape)),
+      error: (...args: ReadonlyArray<unknown>) => console.error(...args.map(shape))
     }))
 }
 
