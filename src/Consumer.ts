@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Duration, ParseResult } from "effect"
-import { Cause, Effect, FiberSet, Layer, Schedule, Schema } from "effect"
+import { Cause, Effect, FiberSet, Layer, Option, Schedule, Schema } from "effect"
 import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
 import { defaultControl, HandlerTimeout } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
@@ -393,16 +393,16 @@ const hopeless = (failure: unknown): "DecodeFailed" | undefined =>
  */
 export const run: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
-    options: SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed
+    options: SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | HandlerTimeout | EC, R | RS | RC | Redis.Redis>
   <D, I, RS, A, E, R, EC = never, RC = never>(
-    options: SchemaOptions<D, I, RS, A, E, R, EC, RC>
+    options: SchemaOptions<D, I, RS, A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
-    options: Options<A, E | HandlerTimeout, R, EC, RC> & Timed
+    options: Options<A, E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | HandlerTimeout | EC, R | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
-    options: Options<A, E, R, EC, RC>
+    options: Options<A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
   options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
@@ -414,6 +414,17 @@ const runEither = <A, E, R, EC, RC>(
   options.schema === undefined
     ? start(options, options.handler)
     : start(options, withSchema(options.schema, options.handler))
+
+/**
+ * `stream` or `streams`, exactly one of them: a consumer with neither does
+ * not type-check.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamChoice =
+  | { readonly stream: string; readonly streams?: undefined }
+  | { readonly stream?: undefined; readonly streams: ReadonlyArray<string> }
 
 /**
  * Options with a `timeout`: the handler's errors, in events and in the
@@ -497,6 +508,14 @@ export interface GroupSetup {
 
 const defaultGcSchedule = Schedule.spaced("30 seconds").pipe(Schedule.jittered)
 
+/** Logs why a `layerGroup` consumer stopped: a `RedisError` (an unblock, say) in one line, anything else with its cause. */
+const stopped = <E>(consumer: string, cause: Cause.Cause<E>) => {
+  const failure = Cause.failureOption(cause)
+  return Option.isSome(failure) && RedisError.isRedisError(failure.value)
+    ? Effect.logError(`consumer ${consumer} stopped: ${failure.value.reason}: ${failure.value.message}`)
+    : Effect.logError(`consumer ${consumer} stopped`, cause)
+}
+
 /** How a `layerGroup` consumer that died of a defect is restarted: 1 s doubling to 30 s, without end. */
 const restartSchedule = Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))
 
@@ -544,16 +563,16 @@ const groupMember = (group: string, name: string | undefined, i: number) =>
  */
 export const layerGroup: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
-    options: Omit<SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+    options: Omit<SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
   <D, I, RS, A, E, R, EC = never, RC = never>(
-    options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
+    options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
-    options: Omit<Options<A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+    options: Omit<Options<A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
-    options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup
+    options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
   options: (Omit<Options<A, E, R, EC, RC>, "consumer"> | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">) & GroupSetup
@@ -568,7 +587,7 @@ export const layerGroup: {
       const consumer = groupMember(options.group, name, i)
       const member = runEither({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
         restartOnDefect(consumer),
-        Effect.tapErrorCause((cause) => Effect.logError(`consumer ${consumer} stopped`, cause)),
+        Effect.tapErrorCause((cause) => stopped(consumer, cause)),
         Effect.annotateLogs({ module: "Consumer", group: options.group, consumer })
       )
       yield* FiberSet.run(fibers, member)

@@ -4,14 +4,14 @@
  * and released cleanly.
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, Layer, Ref, Schedule } from "effect"
+import { Cause, Effect, Layer, Logger, Ref, Schedule } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as Groups from "../src/Groups.js"
 import * as Naming from "../src/Naming.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
 import { age, read } from "./gcUtils.js"
-import { addEntries, eventually, pendingCount } from "./utils.js"
+import { addEntries, blockedClients, eventually, pendingCount } from "./utils.js"
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
@@ -88,5 +88,27 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       }))
       expect([...handled].sort()).toEqual([...written].sort())
       expect((yield* Groups.stats(stream, group)).unconsumed).toBe(0)
+    }))
+
+  it.effect("an unblocked layerGroup consumer is logged in one line, without a stack trace", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("group-layer-unblock")
+      const group = Naming.groupName("group-layer-unblock")
+      const errors: Array<string> = []
+      const logger = Logger.make(({ cause, logLevel, message }) => {
+        if (logLevel._tag === "Error") errors.push([...(Array.isArray(message) ? message : [message]), Cause.isEmpty(cause) ? "" : Cause.pretty(cause)].join(" "))
+      })
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "20 seconds", gc: false, handler: () => Effect.void }).pipe(
+          Layer.provide(Logger.replace(Logger.defaultLogger, logger))
+        ))
+        yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === 2))
+        expect(yield* Consumer.unblockGroup(stream, group)).toBe(2)
+        yield* eventually(Effect.sync(() => expect(errors).toHaveLength(2)))
+      }))
+      for (const line of errors) {
+        expect(line).toMatch(/^consumer consumer\/group-layer-unblock\/\d stopped: Unblocked: UNBLOCKED/)
+        expect(line).not.toMatch(/\n\s+at /)
+      }
     }))
 })

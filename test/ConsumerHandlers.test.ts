@@ -201,7 +201,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
     Effect.gen(function*() {
       const names = fresh()
       const refused = (options: Partial<Consumer.Options<void, never, never, never, never>>) =>
-        Effect.flip(Consumer.run({ ...names, handler: () => Effect.void, ...options }))
+        Effect.flip(Consumer.run({ ...names, handler: () => Effect.void, ...options } as Consumer.Options<void, never, never, never, never> & Consumer.StreamChoice))
       expect(yield* refused({ heartbeat: "1 second", claim: { idle: "1 second" } })).toMatchObject({
         reason: "InvalidArgument",
         message: expect.stringMatching(/heartbeat .* shorter than claim.idle/)

@@ -129,7 +129,16 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Groups.create(streams, group)
       const base = { group, consumer, handler: () => Effect.void }
       const refused = (options: Partial<Consumer.Options<void, never, never, never, never>>) =>
-        Effect.flip(Consumer.run({ ...base, ...options } as Consumer.Options<void, never, never, never, never>))
+        // deliberately past the types (no stream, both, …): the run refuses at run time too
+        // (that the types refuse them is checked by the @ts-expect-error lines below, under npm run typecheck)
+        Effect.flip(Consumer.run({ ...base, ...options } as Consumer.Options<void, never, never, never, never> & Consumer.StreamChoice))
+      // @ts-expect-error neither stream nor streams does not type-check
+      const neither = () => Consumer.run({ group, consumer, handler: () => Effect.void })
+      // @ts-expect-error stream and streams together do not type-check
+      const both = () => Consumer.run({ stream: streams[0], streams, group, consumer, handler: () => Effect.void })
+      for (const run of [neither, both]) {
+        expect(yield* Effect.flip(run() as Effect.Effect<unknown, { readonly reason: string }, Redis.Redis>)).toMatchObject({ reason: "InvalidArgument" })
+      }
       const cases: ReadonlyArray<readonly [string, Partial<Consumer.Options<void, never, never, never, never>>, RegExp]> = [
         ["no stream", {}, /one stream or more/],
         ["empty streams", { streams: [] }, /one stream or more/],

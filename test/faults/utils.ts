@@ -49,7 +49,7 @@ export const freshGroup = Effect.suspend(() => {
   return Effect.as(Groups.create(fresh.stream, fresh.group, { from: "0" }), fresh)
 })
 
-type RunOptions = Omit<Consumer.Options<unknown, unknown, never, never, never>, "consumer">
+type RunOptions = Omit<Consumer.Options<unknown, unknown, never, never, never>, "consumer" | "stream" | "streams"> & { readonly stream: string }
 
 /** Forks `n` consumers `consumer/<stream>/<i>` in the test's scope; `block` defaults to 200 ms, `count` to 10. */
 export const startConsumers = (n: number, options: RunOptions) =>
