@@ -64,6 +64,12 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
 }
 
+/** The commands that carry queued acks: `xacks` XACKs first, then what goes with them. */
+interface AckCommands {
+  readonly commands: ReadonlyArray<Redis.Command>
+  readonly xacks: number
+}
+
 /** What a read fiber ends with: it never fails. */
 type Outcome =
   | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
@@ -174,6 +180,25 @@ class State implements ReadState {
     ids.push(id)
   }
 
+  /**
+   * Ids handled after an earlier delivery, by stream, whose recorded last
+   * error is dropped with the next acks (best effort: one not sent expires
+   * with its hash).
+   */
+  forgets = new Map<string, Array<string>>()
+
+  queueForget(stream: string, id: string) {
+    const ids = this.forgets.get(stream)
+    if (ids === undefined) this.forgets.set(stream, [id])
+    else ids.push(id)
+  }
+
+  takeForgets(): Map<string, Array<string>> {
+    const taken = this.forgets
+    this.forgets = new Map()
+    return taken
+  }
+
   /** Takes the queued acks (put back with {@link requeue} when they could not be sent). */
   takeAcks(): Map<string, Array<string>> {
     const taken = this.unacked
@@ -213,10 +238,20 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     const acking = yield* Effect.makeSemaphore(1)
 
     const startOfBacklog = Next.fromStart(streams.length)
-    const ackCommands = (acks: ReadonlyMap<string, ReadonlyArray<string>>): Array<Redis.Command> =>
-      [...acks].map(([stream, ids]) => ["XACK", [stream, group, ...ids]])
-    const countAcked = (replies: ReadonlyArray<unknown>) => {
-      for (const reply of replies) metrics.add(Metrics.acked, Number(reply))
+    /** One XACK per stream (`xacks` of them, first), then one HDEL per stream of the recorded last errors to forget. */
+    const ackCommands = (acks: ReadonlyMap<string, ReadonlyArray<string>>): AckCommands => {
+      const commands: Array<Redis.Command> = [...acks].map(([stream, ids]) => ["XACK", [stream, group, ...ids]])
+      const xacks = commands.length
+      if (state.forgets.size > 0 && xacks > 0) {
+        for (const [stream, ids] of state.takeForgets()) {
+          const key = LastErrors.keyOf(stream)
+          if (key !== undefined) commands.push(["HDEL", [key, ...ids]])
+        }
+      }
+      return { commands, xacks }
+    }
+    const countAcked = (replies: ReadonlyArray<unknown>, xacks: number) => {
+      for (let i = 0; i < xacks && i < replies.length; i++) metrics.add(Metrics.acked, Number(replies[i]))
     }
     const sendAll = (commands: ReadonlyArray<Redis.Command>) =>
       commands.length === 1 ? Effect.map(connection.send(commands[0]![0], commands[0]![1]), (reply) => [reply]) : connection.pipeline(commands)
@@ -228,14 +263,14 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
      * write (a pipeline); before a blocking read they are sent on their own,
      * since the read would hold back their reply.
      */
-    const tripsWith = (acks: ReadonlyArray<Redis.Command>): Trips => ({
+    const tripsWith = ({ commands: acks, xacks }: AckCommands): Trips => ({
       first: (commands, blocks) =>
         acks.length === 0
           ? sendAll(commands)
           : blocks
-          ? Effect.zipRight(Effect.tap(connection.pipeline(acks), countAcked), sendAll(commands))
+          ? Effect.zipRight(Effect.tap(connection.pipeline(acks), (replies) => countAcked(replies, xacks)), sendAll(commands))
           : Effect.map(connection.pipeline([...acks, ...commands]), (replies) => {
-            countAcked(replies.slice(0, acks.length))
+            countAcked(replies, xacks)
             return replies.slice(acks.length)
           }),
       next: sendAll
@@ -308,9 +343,9 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
      */
     const flushAcks = acking.withPermits(1)(Effect.suspend(() => {
       const taken = state.takeAcks()
-      const acks = ackCommands(taken)
-      return acks.length === 0 ? Effect.void : redis.pipeline(acks).pipe(
-        Effect.tap(countAcked),
+      const { commands, xacks } = ackCommands(taken)
+      return commands.length === 0 ? Effect.void : redis.pipeline(commands).pipe(
+        Effect.tap((replies) => countAcked(replies, xacks)),
         Effect.catchAll((error) =>
           Effect.zipRight(
             Effect.sync(() => state.requeue(taken)),
@@ -441,7 +476,7 @@ const batchHandler = <A, E, R, EC, RC>(
     settled(message, startedAt)
     if (state.retryDue.size > 0) state.retryDue.delete(message.id)
     // delivered before: it may have failed, and its last error is kept; handled now, it is forgotten
-    if (message.deliveries !== undefined && message.deliveries > 1) Effect.runFork(LastErrors.forget(redis, message.stream, message.id))
+    if (message.deliveries !== undefined && message.deliveries > 1) state.queueForget(message.stream, message.id)
     state.queueAck(message.stream, message.id)
     handled++
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))

@@ -151,6 +151,26 @@ export interface DeadLetterTarget {
 }
 
 /**
+ * One warning per dead-lettering, naming the entry and its reason; a page
+ * of several (a gc pass) in one line per reason that names every entry, so
+ * a pass that moves 100 000 entries writes a line per page, not 100 000.
+ */
+const logMoved = (target: DeadLetterTarget, moved: ReadonlyArray<Doomed>) => {
+  if (moved.length === 1) {
+    const [entry] = moved
+    return Effect.logWarning(`${entry!.id} of ${target.stream} dead-lettered to ${target.dlq} (${entry!.reason}, after ${entry!.deliveries} deliveries)`)
+  }
+  const byReason = new Map<string, Array<string>>()
+  for (const entry of moved) {
+    const ids = byReason.get(entry.reason)
+    if (ids === undefined) byReason.set(entry.reason, [entry.id])
+    else ids.push(entry.id)
+  }
+  return Effect.forEach(byReason, ([reason, ids]) =>
+    Effect.logWarning(`${ids.length} entries of ${target.stream} dead-lettered to ${target.dlq} (${reason}): ${ids.join(", ")}`), { discard: true })
+}
+
+/**
  * Moves entries to the dead-letter stream with {@link dlqScript} (each only
  * if still as XPENDING saw it), through `sender`; returns the ids moved,
  * each logged at warning level with its reason. Gc's pass and the
@@ -173,13 +193,7 @@ export const deadLetter = (
       const entry = entries.find((e) => e.id === id)!
       if (yield* deadLetterWide(sender, target, entry)) moved.add(id)
     }
-    for (const entry of entries) {
-      if (moved.has(entry.id)) {
-        yield* Effect.logWarning(
-          `${entry.id} of ${target.stream} dead-lettered to ${target.dlq} (${entry.reason}, after ${entry.deliveries} deliveries)`
-        )
-      }
-    }
+    yield* logMoved(target, entries.filter((entry) => moved.has(entry.id)))
     return moved
   })
 }

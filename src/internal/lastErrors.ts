@@ -3,8 +3,9 @@
  * dead-letters it later (gc, a sibling's self-claim, the consumer itself)
  * can write it into the letter: a hash beside the stream, in its hash slot,
  * field = entry id, value = the error as JSON (`{ tag?, message, data? }`,
- * bounded). A consumer sets it when a handler fails, drops it when the entry
- * is handled after all, and the dead-letter script takes it; the hash
+ * bounded). A consumer sets it when a handler fails, drops it (HDEL with its
+ * acks) when the entry is handled after all, and the dead-letter script
+ * takes it; the hash
  * expires a week after its last failure, so ids acked by other means
  * (clearPending, trimming) do not pile up.
  */
@@ -84,10 +85,4 @@ export const record = (redis: Redis.Service, stream: string, group: string, id: 
     Effect.catchAll((error) => Effect.logDebug(`could not record the failure of ${id}: ${error.message}`)),
     Effect.asVoid
   )
-}
-
-/** Forgets an entry's last failure, once it was handled after all. */
-export const forget = (redis: Redis.Service, stream: string, id: string): Effect.Effect<void> => {
-  const key = keyOf(stream)
-  return key === undefined ? Effect.void : redis.send("HDEL", [key, id]).pipe(Effect.ignore)
 }
