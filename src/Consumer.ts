@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Duration, ParseResult } from "effect"
-import { Cause, Effect, FiberSet, Layer, Option, Schedule, Schema } from "effect"
+import { Cause, Effect, Fiber, FiberSet, Layer, Option, Schedule, Schema } from "effect"
 import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
 import { defaultControl, HandlerTimeout } from "./internal/consumerData.js"
 import * as Loop from "./internal/consumerLoop.js"
@@ -500,6 +500,14 @@ export interface GroupSetup {
    * and schedule, or `false`. Default `{ options: {}, schedule: spaced 30 s,
    * jittered }` (gc's default thresholds).
    */
+  /**
+   * When every consumer of the layer has stopped (each unblocked, or ended
+   * by its control) while the layer is up, end the program: exit code 1 and
+   * the fiber that built the layer (the program under `Effect.provide`, or
+   * `Layer.launch`) interrupted, so that the process ends and a supervisor
+   * restarts it, instead of living on with no consumer. Default true.
+   */
+  readonly exitWhenStopped?: boolean | undefined
   readonly gc?: {
     readonly options?: Gc.CollectOptions | undefined
     readonly schedule?: Schedule.Schedule<unknown, ReadonlyArray<Gc.GcAction>> | undefined
@@ -578,7 +586,10 @@ export const layerGroup: {
   options: (Omit<Options<A, E, R, EC, RC>, "consumer"> | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">) & GroupSetup
 ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis> =>
   Layer.scopedDiscard(Effect.gen(function*() {
-    const { consumers, create, gc, name, ...runOptions } = options
+    const { consumers, create, exitWhenStopped, gc, name, ...runOptions } = options
+    const builder = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
+      Effect.succeed(fiber as Fiber.RuntimeFiber<unknown, unknown>)
+    )
     const count = yield* Validate.positiveInteger("Consumer.layerGroup", "consumers", consumers, 1)
     const streams = yield* streamsOf(options)
     if (create !== false) yield* Groups.create(streams, options.group, create ?? { from: "0" })
@@ -597,7 +608,22 @@ export const layerGroup: {
         yield* Effect.forkScoped(Gc.schedule(stream, options.group, gc?.options ?? {}, gc?.schedule ?? defaultGcSchedule))
       }
     }
+    if (exitWhenStopped !== false) yield* Effect.forkScoped(endWhenEmpty(fibers, options.group, builder))
   }).pipe(Effect.withSpan("Consumer.layerGroup", { attributes: { group: options.group } })))
+
+/**
+ * Once every consumer of a `layerGroup` has stopped while the layer is up,
+ * ends what the layer serves: the exit code is set to 1 and the fiber that
+ * built the layer (the program under `Effect.provide` or `Layer.launch`) is
+ * interrupted, so that the process ends and a supervisor restarts it.
+ */
+const endWhenEmpty = <A, E>(fibers: FiberSet.FiberSet<A, E>, group: string, builder: Fiber.RuntimeFiber<unknown, unknown>) =>
+  Effect.gen(function*() {
+    yield* FiberSet.awaitEmpty(fibers)
+    yield* Effect.logError(`every consumer of ${group} in this process has stopped: ending the program (exit code 1) so that a supervisor restarts it`)
+    process.exitCode = 1
+    yield* Fiber.interruptFork(builder)
+  })
 
 /**
  * The consumer's metrics, tagged with `stream` and `group` (plus the

@@ -10,8 +10,11 @@ import * as Groups from "../src/Groups.js"
 import * as Naming from "../src/Naming.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
+import { spawn } from "node:child_process"
 import { age, read } from "./gcUtils.js"
 import { addEntries, blockedClients, eventually, pendingCount } from "./utils.js"
+
+const groupProcess = new URL("./support/groupProcess.ts", import.meta.url).pathname
 
 const send = (command: string, args: ReadonlyArray<Redis.Arg>) => Effect.flatMap(Redis.Redis, (redis) => redis.send(command, args))
 
@@ -99,7 +102,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         if (logLevel._tag === "Error") errors.push([...(Array.isArray(message) ? message : [message]), Cause.isEmpty(cause) ? "" : Cause.pretty(cause)].join(" "))
       })
       yield* Effect.scoped(Effect.gen(function*() {
-        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "20 seconds", gc: false, handler: () => Effect.void }).pipe(
+        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "20 seconds", gc: false, exitWhenStopped: false, handler: () => Effect.void }).pipe(
           Layer.provide(Logger.replace(Logger.defaultLogger, logger))
         ))
         yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === 2))
@@ -111,4 +114,23 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         expect(line).not.toMatch(/\n\s+at /)
       }
     }))
+
+  it.scoped("a process whose consumers have all stopped ends with exit code 1 (exitWhenStopped), for its supervisor", () =>
+    Effect.gen(function*() {
+      const stream = Naming.streamName("group-layer-exit")
+      const group = Naming.groupName("group-layer-exit")
+      const server = yield* RedisTest.RedisTest
+      const child = yield* Effect.acquireRelease(
+        Effect.sync(() => spawn(process.execPath, ["--import", "tsx", groupProcess, server.url, stream, group], { stdio: ["ignore", "pipe", "pipe"] })),
+        (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+      )
+      let output = ""
+      child.stdout.on("data", (chunk) => (output += String(chunk)))
+      child.stderr.on("data", (chunk) => (output += String(chunk)))
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === 2), "30 seconds")
+      expect(yield* Consumer.unblockGroup(stream, group)).toBe(2)
+      const code = yield* eventually(Effect.suspend(() => (child.exitCode === null ? Effect.fail("still running") : Effect.succeed(child.exitCode))), "30 seconds")
+      expect(code).toBe(1)
+      expect(output).toMatch(/every consumer of group\/group-layer-exit in this process has stopped/)
+    }), 60_000)
 })
