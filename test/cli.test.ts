@@ -363,6 +363,8 @@ describe("CLI help", () => {
         // piped (and with NO_COLOR): no colour escapes
         expect(text, commands[i]!.join(" ")).not.toMatch(/\u001b\[/)
         expect(text, commands[i]!.join(" ")).toContain("USAGE")
+        // the usage line as it is typed, the full command path
+        expect(text, commands[i]!.join(" ")).toMatch(new RegExp(`^\\$ ${["effect-redis-streams", ...commands[i]!].join(" ")}( |$)`, "m"))
         expect(text.split("\n").filter((line) => line.length > 80), commands[i]!.join(" ")).toEqual([])
       })
     }), slow)

@@ -34,6 +34,23 @@ const plain = process.env["NO_COLOR"] !== undefined && process.env["NO_COLOR"] !
 // eslint-disable-next-line no-control-regex
 const escapes = /\u001b\[[0-9;]*m/g
 
+/** The subcommands named before the first flag (`dlq list` in `dlq list --help`). */
+const path = (() => {
+  const words: Array<string> = []
+  for (const arg of process.argv.slice(2)) {
+    if (arg.startsWith("-")) break
+    words.push(arg)
+  }
+  return words
+})()
+
+/**
+ * A subcommand's usage line as it is typed: `$ effect-redis-streams dlq list …`
+ * (@effect/cli prints only the last name: `$ list …`).
+ */
+const fullUsage = (text: string): string =>
+  path.length === 0 ? text : text.replace(new RegExp(`^(\\$ )${path[path.length - 1]}\\b`, "m"), `$1effect-redis-streams ${path.join(" ")}`)
+
 /**
  * What the CLI prints: without colour escapes when `plain`, and with
  * `--help` reflowed to the terminal's width (80 columns when it is not one).
@@ -45,7 +62,7 @@ const fitted = <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R
   const shape = (arg: unknown) => {
     if (typeof arg !== "string") return arg
     const text = plain ? arg.replace(escapes, "") : arg
-    return help ? fit(text, width) : text
+    return help ? fit(fullUsage(text), width) : text
   }
   return Effect.flatMap(Effect.console, (console) =>
     Effect.withConsole(program, {
