@@ -12,7 +12,7 @@ import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
 import { spawn } from "node:child_process"
 import { age, read } from "./gcUtils.js"
-import { addEntries, blockedClients, eventually, pendingCount } from "./utils.js"
+import { addEntries, blockedClients, Deliveries, eventually, pendingCount } from "./utils.js"
 
 const groupProcess = new URL("./support/groupProcess.ts", import.meta.url).pathname
 
@@ -84,12 +84,13 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       const stream = Naming.streamName("group-layer-backlog")
       const group = Naming.groupName("group-layer-backlog")
       const written = yield* addEntries(stream, 100)
-      const handled = new Set<string>()
+      const handled = new Deliveries<string>()
       yield* Effect.scoped(Effect.gen(function*() {
-        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "100 millis", gc: false, handler: (message) => Effect.sync(() => handled.add(message.id)) }))
+        yield* Layer.build(Consumer.layerGroup({ stream, group, consumers: 2, block: "100 millis", gc: false, handler: (message) => Effect.sync(() => handled.record(message.id)) }))
         yield* eventually(Effect.sync(() => expect(handled.size).toBe(100)))
       }))
-      expect([...handled].sort()).toEqual([...written].sort())
+      expect([...handled.counts.keys()].sort()).toEqual([...written].sort())
+      expect(handled.twice).toEqual([])
       expect((yield* Groups.stats(stream, group)).unconsumed).toBe(0)
     }))
 

@@ -14,7 +14,7 @@ import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
 import * as Streams from "../src/Streams.js"
 import { RedisTest } from "../src/testing/index.js"
-import { commandCalls, connectionNames, eventually, pendingCount, pendingEntries } from "./utils.js"
+import { commandCalls, connectionNames, Deliveries, eventually, pendingCount, pendingEntries } from "./utils.js"
 
 let counter = 0
 const fresh = () => {
@@ -38,13 +38,13 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       const names = fresh()
       yield* Groups.create(names.stream, names.group, { from: "0" })
       yield* write(names.stream, 20, 3)
-      const handled = new Set<number>()
+      const handled = new Deliveries<number>()
       const fiber = yield* Effect.fork(Consumer.run({
         ...names,
         block: "100 millis",
         retry: Schedule.recurs(1),
         deadLetter: { stream: names.dlq },
-        handler: (message) => Effect.tap(parses(message.fields["body"]), (i) => Effect.sync(() => handled.add(i)))
+        handler: (message) => Effect.tap(parses(message.fields["body"]), (i) => Effect.sync(() => handled.record(i)))
       }))
       yield* eventually(Effect.sync(() => expect(handled.size).toBe(19)))
       const letters = yield* eventually(Effect.filterOrFail(Gc.deadLetters(names.dlq), (all) => all.length === 1))
@@ -54,13 +54,14 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Streams.xaddMap(names.stream, "*", { n: 100, body: JSON.stringify({ i: 100 }) })
       yield* eventually(Effect.sync(() => expect(handled.has(100)).toBe(true)))
       expect(fiber.unsafePoll()).toBe(null)
+      expect(handled.twice).toEqual([])
       yield* Fiber.interrupt(fiber)
     }))
 
   it.effect("layerGroup with self-claim: one throwing entry kills no consumer; it is dead-lettered, the rest handled", () =>
     Effect.gen(function*() {
       const names = fresh()
-      const handled = new Set<number>()
+      const handled = new Deliveries<number>()
       yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(Consumer.layerGroup({
           stream: names.stream,
@@ -73,12 +74,13 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
           claim: { idle: "200 millis" },
           retry: Schedule.recurs(2),
           deadLetter: { stream: names.dlq },
-          handler: (message) => Effect.tap(parses(message.fields["body"]), (i) => Effect.sync(() => handled.add(i)))
+          handler: (message) => Effect.tap(parses(message.fields["body"]), (i) => Effect.sync(() => handled.record(i)))
         }))
         yield* write(names.stream, 100, 42)
         yield* eventually(Effect.sync(() => expect(handled.size).toBe(99)), "20 seconds")
         yield* eventually(Effect.filterOrFail(Gc.deadLetters(names.dlq), (all) => all.length === 1), "20 seconds")
         yield* eventually(Effect.filterOrFail(pendingCount(names.stream, names.group), (n) => n === 0))
+        expect(handled.twice).toEqual([])
         const open = (yield* connectionNames).filter((name) => name.startsWith(`consumer/${names.tag}/`))
         expect(open.sort()).toEqual([0, 1, 2].map((i) => `consumer/${names.tag}/${i}`))
       }))
@@ -87,7 +89,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
   it.effect("layerGroup restarts a consumer that died of a defect (a control function that throws)", () =>
     Effect.gen(function*() {
       const names = fresh()
-      const handled = new Set<number>()
+      const handled = new Deliveries<number>()
       let thrown = 0
       yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(Consumer.layerGroup({
@@ -96,7 +98,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
           block: "100 millis",
           create: { from: "0" },
           gc: false,
-          handler: (message) => Effect.sync(() => handled.add(Number(message.fields["n"]))),
+          handler: (message) => Effect.sync(() => handled.record(Number(message.fields["n"]))),
           control: (event) => {
             if (event._tag === "Handled" && thrown++ === 0) throw new Error("a bug in the control function")
             return Effect.succeed(Consumer.Control.Recur())
@@ -105,6 +107,8 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         yield* write(names.stream, 10)
         yield* eventually(Effect.sync(() => expect(handled.size).toBe(10)), "10 seconds")
         expect(thrown).toBeGreaterThan(1)
+        // the consumer died of the defect after handling and acking one entry (acks are flushed on the way out): none twice
+        expect(handled.twice).toEqual([])
         yield* eventually(Effect.filterOrFail(pendingCount(names.stream, names.group), (n) => n === 0))
       }))
     }))
@@ -114,7 +118,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       const names = fresh()
       yield* Groups.create(names.stream, names.group, { from: "0" })
       yield* write(names.stream, 10)
-      const handled = new Set<number>()
+      const handled = new Deliveries<number>()
       const failures: Array<unknown> = []
       const fiber = yield* Effect.fork(Consumer.run({
         ...names,
@@ -122,7 +126,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         timeout: "200 millis",
         retry: Schedule.recurs(1),
         deadLetter: { stream: names.dlq },
-        handler: (message) => message.fields["n"] === "4" ? Effect.never : Effect.sync(() => handled.add(Number(message.fields["n"]))),
+        handler: (message) => message.fields["n"] === "4" ? Effect.never : Effect.sync(() => handled.record(Number(message.fields["n"]))),
         control: (event) =>
           Effect.sync(() => {
             if (event._tag === "HandlerFailed") failures.push(Option.getOrUndefined(Cause.failureOption(event.cause)))
@@ -132,6 +136,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* eventually(Effect.sync(() => expect(handled.size).toBe(9)))
       yield* eventually(Effect.filterOrFail(Gc.deadLetters(names.dlq), (all) => all.length === 1))
       expect(failures).toHaveLength(2)
+      expect(handled.twice).toEqual([])
       for (const failure of failures) {
         expect(failure).toBeInstanceOf(Consumer.HandlerTimeout)
         expect(failure).toMatchObject({ _tag: "HandlerTimeout", stream: names.stream, timeout: 200 })

@@ -78,3 +78,26 @@ export const blockedClients = Effect.gen(function*() {
   )
   return infos.reduce((sum, info) => sum + Number(info["blocked_clients"] ?? 0), 0)
 })
+
+/**
+ * Successful handlings counted per key (an entry's id, or a field): an entry
+ * handled twice counts 2, so a test sees a duplicate that a set of distinct
+ * ids would hide.
+ */
+export class Deliveries<K> {
+  readonly counts = new Map<K, number>()
+  record(key: K): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1)
+  }
+  has(key: K): boolean {
+    return this.counts.has(key)
+  }
+  /** Distinct keys handled. */
+  get size(): number {
+    return this.counts.size
+  }
+  /** The keys handled more than once. */
+  get twice(): ReadonlyArray<K> {
+    return [...this.counts].filter(([, n]) => n > 1).map(([key]) => key)
+  }
+}
