@@ -95,9 +95,9 @@ describe("effect-redis-streams --help", () => {
         // the usage, wrapped to 80 columns, then the description indented below it
         expect(ok(top)).toMatch(new RegExp(`- ${command} \\[--url text\\] \\[--json\\][^\\n]*(\\n {4}\\S[^\\n]*)*\\n {6}[A-Z]`))
       }
-      expect(ok(gc)).toContain("$ gc [--url text] [--json] [--dry-run]")
+      expect(ok(gc)).toContain("$ effect-redis-streams gc [--url text] [--json] [--dry-run]")
       expect(ok(gc)).toContain("Report the actions gc would take, changing nothing")
-      expect(ok(redrive)).toContain("$ redrive [--url text] [--json] [--count integer] [--stream text] <dlq>")
+      expect(ok(redrive)).toContain("$ effect-redis-streams dlq redrive [--url text] [--json] [--count integer]\n[--stream text] <dlq>")
       expect(ok(streams)).toContain("A glob over key names (default stream/*)")
     }), slow)
 
