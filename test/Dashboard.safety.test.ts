@@ -73,9 +73,11 @@ layer(dashboard({ token: Redacted.make(token) }), { excludeTestServices: true, t
       const { dlq, group, stream } = yield* deadLettered()
       const reads = ["/api/snapshot", "/API/snapshot", "/Api/snapshot", "//api/snapshot", "/%61pi/snapshot", "/api/%73napshot", "/api/streams", "/API/streams"]
       for (const path of [...reads, "/api/events", "/API/events", `/API/dlq/${enc(dlq)}`, `/API/streams/${enc(stream)}/groups`]) {
-        const reply = yield* raw(path)
-        expect([401, 404], path).toContain(reply.status)
-        expect(reply.body, path).not.toContain(stream)
+        for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Bearer ${token}x` }] as ReadonlyArray<Record<string, string>>) {
+          const reply = yield* raw(path, { headers })
+          expect([401, 404], `${path} ${JSON.stringify(headers)}`).toContain(reply.status)
+          expect(reply.body, path).not.toContain(stream)
+        }
       }
       for (const path of [`/api/dlq/${enc(dlq)}/redrive`, `/API/dlq/${enc(dlq)}/redrive`, `/%61pi/dlq/${enc(dlq)}/redrive`, `/API/streams/${enc(stream)}/groups/${enc(group)}/gc`]) {
         expect([401, 404], path).toContain((yield* raw(path, { method: "POST" })).status)

@@ -167,12 +167,18 @@ export const describeFailure = (failure: unknown): string => {
   }
 }
 
-/** A tagged error's own fields as JSON (not its tag, message or stack), at most 500 characters; `undefined` when it has none. */
-const ownFields = (failure: object): string | undefined => {
+/** A failure's own fields: not a tagged error's tag and message, nor an `Error`'s stack and cause; `undefined` when it has none. */
+export const ownFieldsOf = (failure: object): Readonly<Record<string, unknown>> | undefined => {
   const own = Object.entries(failure).filter(([key]) => key !== "_tag" && key !== "message" && key !== "stack" && key !== "cause")
-  if (own.length === 0) return undefined
+  return own.length === 0 ? undefined : Object.fromEntries(own)
+}
+
+/** A tagged error's own fields as JSON, at most 500 characters; `undefined` when it has none. */
+const ownFields = (failure: object): string | undefined => {
+  const own = ownFieldsOf(failure)
+  if (own === undefined) return undefined
   try {
-    const json = JSON.stringify(Object.fromEntries(own))
+    const json = JSON.stringify(own)
     return json.length > 500 ? `${json.slice(0, 500)}…` : json
   } catch {
     return undefined

@@ -303,6 +303,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
 
     /** The next read, chosen by `consumerNext.ts` (a self-claim step chosen sets the time of the next). */
     const nextOf = (read: Read, batch: Batch): Next.Next => {
+      const now = Date.now()
       const chosen = Next.next({
         streams,
         read,
@@ -312,9 +313,9 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           unfinished: state.claimCursors.some((cursor) => cursor !== "0-0"),
           nextAt: state.nextClaimAt
         },
-        now: Date.now()
+        now
       })
-      if (chosen.read._tag === "Claim") state.nextClaimAt = Date.now() + config.claim!.every
+      if (chosen.read._tag === "Claim") state.nextClaimAt = now + config.claim!.every
       return chosen
     }
 
@@ -487,17 +488,19 @@ const batchHandler = <A, E, R, EC, RC>(
     const failure = LastErrors.failureOf(cause)
     const hopeless = config.hopeless(failure)
     if (hopeless !== undefined) return toDlq(message, cause, failure, hopeless, config.hopelessDeadLetter)
-    if (backoff === undefined) return Effect.void
-    const deliveries = message.deliveries ?? 1
-    const delay = backoff.delay(deliveries)
-    if (delay !== undefined) {
-      const due = Date.now() + delay
-      state.retryAt = Math.min(state.retryAt ?? Infinity, due)
-      if (!backoff.durable) state.retryDue.set(message.id, due)
-      metrics.add(Metrics.retried, 1)
-      return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
-    }
-    return retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter)
+    return retryLater(message, cause) ??
+      (retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter))
+  }
+
+  /** The entry's next delivery after its backoff; `undefined` without `retry`, or when its schedule has ended. */
+  const retryLater = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> | undefined => {
+    const delay = backoff?.delay(message.deliveries ?? 1)
+    if (backoff === undefined || delay === undefined) return undefined
+    const due = Date.now() + delay
+    state.retryAt = Math.min(state.retryAt ?? Infinity, due)
+    if (!backoff.durable) state.retryDue.set(message.id, due)
+    metrics.add(Metrics.retried, 1)
+    return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
   }
 
   /** Dead-letters a failed entry at once, with its failure; when that fails, it stays pending (and retried as any failure). */
@@ -517,7 +520,8 @@ const batchHandler = <A, E, R, EC, RC>(
         onFailure: (error) =>
           Effect.zipRight(
             Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
-            reason === "RetriesExhausted" ? Effect.void : Effect.suspend(() => backOffOnly(message, cause))
+            // one that can never succeed and could not be moved is backed off like any failure
+            reason === "RetriesExhausted" ? Effect.void : Effect.suspend(() => retryLater(message, cause) ?? Effect.void)
           ),
         onSuccess: (moved) =>
           moved.has(message.id)
@@ -528,16 +532,6 @@ const batchHandler = <A, E, R, EC, RC>(
             : Effect.void
       })
     )
-  }
-
-  /** The backoff of an entry that could not be dead-lettered at once. */
-  const backOffOnly = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> => {
-    const delay = backoff?.delay(message.deliveries ?? 1)
-    if (backoff === undefined || delay === undefined) return Effect.void
-    const due = Date.now() + delay
-    state.retryAt = Math.min(state.retryAt ?? Infinity, due)
-    if (!backoff.durable) state.retryDue.set(message.id, due)
-    return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
   }
 
   const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {

@@ -11,7 +11,7 @@
  */
 import { Cause, Effect, Option, Predicate } from "effect"
 import type * as Redis from "../Redis.js"
-import { describeFailure } from "./consumerData.js"
+import { describeFailure, ownFieldsOf } from "./consumerData.js"
 import { hashTagOf } from "../Naming.js"
 
 /** How long the hash of a stream lives after its last failure. */
@@ -32,15 +32,6 @@ export const keyOf = (stream: string): string | undefined => {
   return stream.includes("}") ? undefined : `errors/{${stream}}`
 }
 
-/** The fields of a failure that are its own (not an `Error`'s stack or a tagged error's tag and message). */
-const ownData = (failure: object): unknown => {
-  const data: Record<string, unknown> = Object.create(null)
-  for (const [key, value] of Object.entries(failure)) {
-    if (key !== "_tag" && key !== "message" && key !== "stack" && key !== "cause") data[key] = value
-  }
-  return Object.keys(data).length === 0 ? undefined : data
-}
-
 /** A failure as a letter keeps it: its tag, message and own fields, as JSON, bounded in size. */
 export const encode = (failure: unknown): string => {
   const tag = Predicate.hasProperty(failure, "_tag") && typeof failure._tag === "string" ? failure._tag : undefined
@@ -49,7 +40,7 @@ export const encode = (failure: unknown): string => {
     : tag === undefined ? describeFailure(failure) : ""
   let data: string | undefined
   try {
-    const own = typeof failure === "object" && failure !== null ? ownData(failure) : undefined
+    const own = typeof failure === "object" && failure !== null ? ownFieldsOf(failure) : undefined
     data = own === undefined ? undefined : JSON.stringify(own)
   } catch {
     data = undefined
