@@ -1,5 +1,5 @@
 /**
- * The operator CLI, run as the built binary (dist/cli/main.js) in a child
+ * The operator CLI, run as the built binary (dist/cli/bin.js) in a child
  * process against a real redis-server.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
@@ -17,7 +17,7 @@ import { RedisTest } from "../src/testing/index.js"
 import { eventually } from "./utils.js"
 
 const root = Path.resolve(import.meta.dirname, "..")
-const bin = Path.join(root, "dist/cli/main.js")
+const bin = Path.join(root, "dist/cli/bin.js")
 
 beforeAll(() => {
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")

@@ -150,4 +150,19 @@ describe("the packed package", () => {
     expect(result.stderr).toMatch(/Could not resolve dependency:\s+npm error peer effect@"\^3\.22\.2"/)
     expect(result.stderr).toMatch(/from effect-redis-streams@/)
   }, 300_000)
+
+  it("forced beside Effect 4, says at import and at the CLI's start which effect it needs", async () => {
+    const dir = app("app-effect4-forced", { effect: "^4.0.0" })
+    ok(await npm(dir, "install", "--legacy-peer-deps"))
+    fs.writeFileSync(Path.join(dir, "main.mjs"), `import { Streams } from "effect-redis-streams"\nconsole.log(typeof Streams)\n`)
+    for (const result of [
+      await run(process.execPath, ["main.mjs"], dir),
+      await run(Path.join(dir, "node_modules/.bin/effect-redis-streams"), ["--help"], dir)
+    ]) {
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(/effect-redis-streams \(this edition\) needs effect 3\.x, but the installed effect is 4\./)
+      expect(result.stderr).toContain("npm install effect@^3 @effect/platform")
+      expect(result.stderr).not.toMatch(/does not provide an export/)
+    }
+  }, 300_000)
 })

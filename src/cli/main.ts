@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The `effect-redis-streams` operator CLI.
  *
