@@ -6,7 +6,7 @@
  */
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
-import * as replies from "../src/internal/replies.js"
+import * as replies from "../src/internal/redis/replies.js"
 import * as Redis from "../src/Redis.js"
 import { backlogDrain, handle, seed, seedPending, SIBLING, withClient } from "./raw.js"
 import type { Ctx, Measured, Scenario } from "./scenario.js"

@@ -9,7 +9,7 @@
  */
 import { Effect } from "effect"
 import type { Redis as IORedis } from "ioredis"
-import * as Data from "../src/internal/dashboardData.js"
+import * as Data from "../src/internal/dashboard/data.js"
 import * as Redis from "../src/Redis.js"
 import { withClient } from "./raw.js"
 import type { Ctx, Scenario } from "./scenario.js"

@@ -7,14 +7,14 @@
  */
 import type { Duration, ParseResult } from "effect"
 import { Cause, Effect, Fiber, FiberSet, Layer, Option, Schedule, Schema } from "effect"
-import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumerData.js"
-import { defaultControl, HandlerTimeout } from "./internal/consumerData.js"
-import * as Loop from "./internal/consumerLoop.js"
-import * as Metrics from "./internal/consumerMetrics.js"
-import * as replies from "./internal/replies.js"
-import * as Retry from "./internal/consumerRetry.js"
-import { inOneSlot } from "./internal/slots.js"
-import * as Validate from "./internal/validate.js"
+import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumer/data.js"
+import { defaultControl, HandlerTimeout } from "./internal/consumer/data.js"
+import * as Loop from "./internal/consumer/loop.js"
+import * as Metrics from "./internal/consumer/metrics.js"
+import * as replies from "./internal/redis/replies.js"
+import * as Retry from "./internal/consumer/retry.js"
+import { inOneSlot } from "./internal/redis/slots.js"
+import * as Validate from "./internal/redis/validate.js"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
 import * as Naming from "./Naming.js"
@@ -62,7 +62,7 @@ export {
    * @category models
    */
   type StreamMessage
-} from "./internal/consumerData.js"
+} from "./internal/consumer/data.js"
 
 /**
  * Options every consumer takes.

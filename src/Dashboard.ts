@@ -58,11 +58,11 @@ import { createServer } from "node:http"
 import { isIP } from "node:net"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
-import type { Snapshot } from "./internal/dashboardData.js"
-import * as Data_ from "./internal/dashboardData.js"
-import * as Glob from "./internal/glob.js"
-import { page } from "./internal/dashboardPage.js"
-import * as Validate from "./internal/validate.js"
+import type { Snapshot } from "./internal/dashboard/data.js"
+import * as Data_ from "./internal/dashboard/data.js"
+import * as Glob from "./internal/dashboard/glob.js"
+import { page } from "./internal/dashboard/page.js"
+import * as Validate from "./internal/redis/validate.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
 import * as Streams from "./Streams.js"
@@ -93,7 +93,7 @@ export type {
    * @category models
    */
   StreamView
-} from "./internal/dashboardData.js"
+} from "./internal/dashboard/data.js"
 
 /**
  * What the dashboard shows and allows.

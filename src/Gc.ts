@@ -12,11 +12,11 @@ import type { Schedule } from "effect"
 import { Effect, Layer, Metric } from "effect"
 import * as Redis from "./Redis.js"
 import type * as RedisError from "./RedisError.js"
-import { consumersOf, deregisterIdle, passTimer, record, runPage } from "./internal/gcPass.js"
-import { claimantFor, GcAction, planPage, siblingsOf, toAction, track } from "./internal/gcPlan.js"
-import type { CollectOptions } from "./internal/gcSettings.js"
-import { sameSlot, settingsOf } from "./internal/gcSettings.js"
-import * as Replies from "./internal/replies.js"
+import { consumersOf, deregisterIdle, passTimer, record, runPage } from "./internal/gc/pass.js"
+import { claimantFor, GcAction, planPage, siblingsOf, toAction, track } from "./internal/gc/plan.js"
+import type { CollectOptions } from "./internal/gc/settings.js"
+import { sameSlot, settingsOf } from "./internal/gc/settings.js"
+import * as Replies from "./internal/redis/replies.js"
 
 export {
   /**
@@ -39,7 +39,7 @@ export {
    * @category models
    */
   type RebalanceOptions
-} from "./internal/gcSettings.js"
+} from "./internal/gc/settings.js"
 
 export {
   /**
@@ -47,7 +47,7 @@ export {
    * @category constructors
    */
   GcAction
-} from "./internal/gcPlan.js"
+} from "./internal/gc/plan.js"
 
 export {
   /**
@@ -75,7 +75,7 @@ export {
    * @category models
    */
   type Redriven
-} from "./internal/deadLetters.js"
+} from "./internal/gc/deadLetters.js"
 
 /**
  * One garbage-collection pass over a consumer group. For every pending entry,

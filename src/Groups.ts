@@ -5,8 +5,8 @@
  */
 import type { Duration } from "effect"
 import { Effect } from "effect"
-import * as replies from "./internal/replies.js"
-import * as Validate from "./internal/validate.js"
+import * as replies from "./internal/redis/replies.js"
+import * as Validate from "./internal/redis/validate.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"

@@ -11,9 +11,9 @@ import type { ConfigError, Scope } from "effect"
 import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Cluster, Redis as IORedis } from "ioredis"
 import type { ClusterOptions as IOClusterOptions, RedisOptions as IORedisOptions } from "ioredis"
-import type { Arg, Command } from "./internal/command.js"
-import * as Slots from "./internal/slots.js"
-import * as Validate from "./internal/validate.js"
+import type { Arg, Command } from "./internal/redis/command.js"
+import * as Slots from "./internal/redis/slots.js"
+import * as Validate from "./internal/redis/validate.js"
 import * as RedisError from "./RedisError.js"
 
 export type {
@@ -27,7 +27,7 @@ export type {
    * @category models
    */
   Command
-} from "./internal/command.js"
+} from "./internal/redis/command.js"
 
 /**
  * Something commands can be sent to: the shared connection, one master node,

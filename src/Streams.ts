@@ -19,8 +19,8 @@
  * @since 0.1.0
  */
 import { Effect, Metric } from "effect"
-import * as replies from "./internal/replies.js"
-import * as Scan from "./internal/scan.js"
+import * as replies from "./internal/redis/replies.js"
+import * as Scan from "./internal/redis/scan.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"

@@ -1,5 +1,5 @@
 /**
- * The retry backoff's delays by delivery count (`consumerRetry.ts`): the
+ * The retry backoff's delays by delivery count (`internal/consumer/retry.ts`): the
  * n-th failure waits the schedule's n-th delay, a schedule that ends ends
  * the retries, and a huge delivery count (a hot entry redelivered millions
  * of times) steps the schedule no more than `maxSteps` times.
@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { defaultRetry } from "../src/Consumer.js"
-import { backoff, maxSteps } from "../src/internal/consumerRetry.js"
+import { backoff, maxSteps } from "../src/internal/consumer/retry.js"
 
 /** The schedule, counting its steps. */
 const counted = <A>(schedule: Schedule.Schedule<A, unknown>) => {

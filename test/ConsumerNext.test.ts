@@ -1,14 +1,14 @@
 /**
- * The consumer's choice of its next read (`consumerNext.ts`), a pure
+ * The consumer's choice of its next read (`internal/consumer/next.ts`), a pure
  * transition, over every combination of the read that came back, what it
  * brought, the retry due time and self-claim: the rules of the loop, and
  * the invariant that no read which can return an entry of the batch in hand
  * runs while it is handled.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { Batch, Read } from "../src/internal/consumerReads.js"
-import * as Next from "../src/internal/consumerNext.js"
-import type { StreamMessage } from "../src/internal/consumerData.js"
+import type { Batch, Read } from "../src/internal/consumer/reads.js"
+import * as Next from "../src/internal/consumer/next.js"
+import type { StreamMessage } from "../src/internal/consumer/data.js"
 
 const streams = ["high", "low"]
 const now = 1_000_000

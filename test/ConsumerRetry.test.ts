@@ -12,7 +12,7 @@ import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
-import * as Replies from "../src/internal/replies.js"
+import * as Replies from "../src/internal/redis/replies.js"
 import { addEntries, eventually, pendingCount } from "./utils.js"
 
 let counter = 0

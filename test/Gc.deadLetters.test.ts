@@ -2,7 +2,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import * as Gc from "../src/Gc.js"
 import * as Redis from "../src/Redis.js"
-import { slotOf } from "../src/internal/slots.js"
+import { slotOf } from "../src/internal/redis/slots.js"
 import { RedisTest } from "../src/testing/index.js"
 import { names, read, setup } from "./gcUtils.js"
 

@@ -1,7 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { Groups, Naming, Redis, Streams } from "../src/index.js"
-import * as replies from "../src/internal/replies.js"
+import * as replies from "../src/internal/redis/replies.js"
 import { RedisTest } from "../src/testing/index.js"
 import { eventually } from "./utils.js"
 

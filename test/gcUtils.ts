@@ -4,7 +4,7 @@
 import { Effect } from "effect"
 import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
-import * as Replies from "../src/internal/replies.js"
+import * as Replies from "../src/internal/redis/replies.js"
 import { eventually } from "./utils.js"
 
 let counter = 0

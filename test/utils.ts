@@ -1,6 +1,6 @@
 import type { Duration } from "effect"
 import { Clock, Effect, Schedule } from "effect"
-import * as replies from "../src/internal/replies.js"
+import * as replies from "../src/internal/redis/replies.js"
 import * as Redis from "../src/Redis.js"
 
 const liveClock = Clock.make()

@@ -7,7 +7,7 @@ import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
 import { Effect, Fiber, Ref } from "effect"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
-import * as replies from "../../src/internal/replies.js"
+import * as replies from "../../src/internal/redis/replies.js"
 import { blockedClients, eventually } from "../utils.js"
 
 /** `count` stream names; 12 or more land on all three masters of the test cluster. */

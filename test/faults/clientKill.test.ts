@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Ref } from "effect"
-import * as replies from "../../src/internal/replies.js"
+import * as replies from "../../src/internal/redis/replies.js"
 import * as Redis from "../../src/Redis.js"
 import { RedisTest } from "../../src/testing/index.js"
 import { addEntries, eventually } from "../utils.js"

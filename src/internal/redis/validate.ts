@@ -5,7 +5,7 @@
  * anything is sent. Names are checked by `Redis.validateName`.
  */
 import { Duration, Effect, Option } from "effect"
-import * as RedisError from "../RedisError.js"
+import * as RedisError from "../../RedisError.js"
 
 /**
  * A negative input, which `Duration.decode` would silently take as zero

@@ -16,16 +16,16 @@
  *   read that follows handles the rest.
  *
  * The first round trip of every read carries the acks queued before it (see
- * `consumerLoop.ts`); later ones go on the dedicated connection alone.
+ * `loop.ts`); later ones go on the dedicated connection alone.
  */
 import { Effect } from "effect"
-import type * as Redis from "../Redis.js"
-import type * as RedisError from "../RedisError.js"
-import type { StreamMessage } from "./consumerData.js"
-import type { Backoff } from "./consumerRetry.js"
-import type { DeadLetterTarget } from "./gcPass.js"
-import { deadLetter } from "./gcPass.js"
-import * as replies from "./replies.js"
+import type * as Redis from "../../Redis.js"
+import type * as RedisError from "../../RedisError.js"
+import type { StreamMessage } from "./data.js"
+import type { Backoff } from "./retry.js"
+import type { DeadLetterTarget } from "../gc/pass.js"
+import { deadLetter } from "../gc/pass.js"
+import * as replies from "../redis/replies.js"
 
 /** A read of the group. */
 export type Read =

@@ -1,6 +1,19 @@
 /**
+ * **`internal/consumer/`** serves `Consumer.ts`, which re-exports its data;
+ * this is the folder's main module. Its files, in the order a read goes
+ * through them:
+ * - `data.ts`: the message the handler gets, `Control` and `ControlEvent`
+ * - `reads.ts`: the reads of the group on the dedicated connection, decoded
+ *   straight into messages
+ * - `next.ts`: which read comes next, a pure transition (unit-tested whole)
+ * - `retry.ts`: a failed entry's backoff, from its delivery count alone
+ * - `metrics.ts`: counters per batch, the handler timer per entry
+ * - `loop.ts` (this module): the state machine that runs them
+ * It builds on `internal/gc/` (dead-lettering, last errors) and
+ * `internal/redis/`; nothing below it imports from here.
+ *
  * The consumer's loop: a state machine over reads of its dedicated
- * connection (`consumerReads.ts`), written for throughput.
+ * connection (`reads.ts`), written for throughput.
  *
  * - Reads happen in forked fibers: while a batch is handled the next one is
  *   already read (without BLOCK), and the acks of the previous batch go in
@@ -18,12 +31,12 @@
  *   by the backlog, which holds what it claimed. With `retry`, a failed entry's
  *   backoff ends at a time the loop keeps: a blocking read waits no longer
  *   than that, and once it has passed the backlog is read after the batch in
- *   hand. The choice is `consumerNext.ts`'s: no read that can return an entry
+ *   hand. The choice is `next.ts`'s: no read that can return an entry
  *   of the batch in hand runs while it is handled.
  * - Per entry there is one span (when a tracer that exports is installed),
  *   one control call (skipped for `Handled` under the default control), one
  *   timer sample and plain array/counter updates; counters are written per
- *   batch (see `consumerMetrics.ts`). Handled in order, entries make no
+ *   batch (see `metrics.ts`). Handled in order, entries make no
  *   closures of their own.
  * - A watchdog fiber interrupts a read still in flight a grace period past
  *   its block time, which drops the connection: a socket that went silent
@@ -31,16 +44,16 @@
  *   any lost connection.
  */
 import { Cause, Duration, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
-import * as Redis from "../Redis.js"
-import * as RedisError from "../RedisError.js"
-import type { ConsumerContext, Control, StreamMessage } from "./consumerData.js"
-import { ControlEvent, defaultControl } from "./consumerData.js"
-import * as Metrics from "./consumerMetrics.js"
-import type { Batch, Read, ReadSettings, ReadState, Trips } from "./consumerReads.js"
-import { reads } from "./consumerReads.js"
-import * as Next from "./consumerNext.js"
-import { deadLetter } from "./gcPass.js"
-import * as LastErrors from "./lastErrors.js"
+import * as Redis from "../../Redis.js"
+import * as RedisError from "../../RedisError.js"
+import type { ConsumerContext, Control, StreamMessage } from "./data.js"
+import { ControlEvent, defaultControl } from "./data.js"
+import * as Metrics from "./metrics.js"
+import type { Batch, Read, ReadSettings, ReadState, Trips } from "./reads.js"
+import { reads } from "./reads.js"
+import * as Next from "./next.js"
+import { deadLetter } from "../gc/pass.js"
+import * as LastErrors from "../gc/lastErrors.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
 export const replyGrace = 3_000
@@ -301,7 +314,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         )
       })
 
-    /** The next read, chosen by `consumerNext.ts` (a self-claim step chosen sets the time of the next). */
+    /** The next read, chosen by `next.ts` (a self-claim step chosen sets the time of the next). */
     const nextOf = (read: Read, batch: Batch): Next.Next => {
       const now = Date.now()
       const chosen = Next.next({

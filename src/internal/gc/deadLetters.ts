@@ -4,11 +4,11 @@
  * `Gc` re-exports all of it.
  */
 import { Effect } from "effect"
-import * as Redis from "../Redis.js"
-import * as RedisError from "../RedisError.js"
-import { maxScriptArgs } from "./gcPass.js"
-import { sameSlot } from "./gcSettings.js"
-import * as Replies from "./replies.js"
+import * as Redis from "../../Redis.js"
+import * as RedisError from "../../RedisError.js"
+import { maxScriptArgs } from "./pass.js"
+import { sameSlot } from "./settings.js"
+import * as Replies from "../redis/replies.js"
 
 /**
  * An entry of a dead-letter stream, parsed.

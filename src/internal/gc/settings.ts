@@ -6,12 +6,12 @@
  */
 import type { Duration } from "effect"
 import { Effect } from "effect"
-import * as Naming from "../Naming.js"
-import * as Redis from "../Redis.js"
-import * as RedisError from "../RedisError.js"
-import type * as Replies from "./replies.js"
-import { slotOf } from "./slots.js"
-import * as Validate from "./validate.js"
+import * as Naming from "../../Naming.js"
+import * as Redis from "../../Redis.js"
+import * as RedisError from "../../RedisError.js"
+import type * as Replies from "../redis/replies.js"
+import { slotOf } from "../redis/slots.js"
+import * as Validate from "../redis/validate.js"
 
 /**
  * When to hand a pending entry to another consumer, and to whom.

@@ -2,12 +2,12 @@
  * The pure part of a gc pass: what happens to each pending entry of a page
  * (the `GcAction` data, re-exported by `Gc`), which sibling claims it, and
  * how pending counts move with the actions. No Redis calls: the pass
- * (`gcPass.ts`) carries the plans out.
+ * (`pass.ts`) carries the plans out.
  */
 import { Data, Effect, Random } from "effect"
-import type * as Replies from "./replies.js"
-import type { Settings } from "./gcSettings.js"
-import { exceeds } from "./gcSettings.js"
+import type * as Replies from "../redis/replies.js"
+import type { Settings } from "./settings.js"
+import { exceeds } from "./settings.js"
 
 /**
  * What a pass did (or, with `dryRun`, would do) with a pending entry or a consumer.

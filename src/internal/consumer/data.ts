@@ -3,10 +3,11 @@
  * handler gets, and the control decisions and events (`Control`,
  * `ControlEvent`, `defaultControl`). Its own module so that `Consumer.ts`
  * (which re-exports all of it) and the loop that interprets it
- * (`consumerLoop.ts`) both import it, and not each other.
+ * (`loop.ts`) both import it, and not each other.
  */
-import { Cause, Data, Duration, Effect, Option, Predicate, Schema } from "effect"
-import type * as RedisError from "../RedisError.js"
+import { Cause, Data, Duration, Effect, Option, Schema } from "effect"
+import type * as RedisError from "../../RedisError.js"
+import { describeFailure } from "../gc/failure.js"
 
 /**
  * Which consumer an event or message belongs to.
@@ -146,44 +147,6 @@ export interface ControlEventDefinition extends Data.TaggedEnum.WithGenerics<2> 
  * @category constructors
  */
 export const ControlEvent = Data.taggedEnum<ControlEventDefinition>()
-
-/**
- * A handler's failure as it is: a string as itself, an `Error` as its name
- * and message, a tagged error as its tag and message, anything else as
- * JSON (not as Effect renders a failure in a cause: `Error: <value>`).
- */
-export const describeFailure = (failure: unknown): string => {
-  if (typeof failure === "string") return failure
-  if (Predicate.hasProperty(failure, "_tag") && typeof failure._tag === "string") {
-    const message = Predicate.hasProperty(failure, "message") && typeof failure.message === "string" ? failure.message : ""
-    const fields = ownFields(failure)
-    return `${failure._tag}${message === "" ? "" : `: ${message}`}${fields === undefined ? "" : ` ${fields}`}`
-  }
-  if (failure instanceof Error) return `${failure.name}: ${failure.message}`
-  try {
-    return JSON.stringify(failure) ?? String(failure)
-  } catch {
-    return String(failure)
-  }
-}
-
-/** A failure's own fields: not a tagged error's tag and message, nor an `Error`'s stack and cause; `undefined` when it has none. */
-export const ownFieldsOf = (failure: object): Readonly<Record<string, unknown>> | undefined => {
-  const own = Object.entries(failure).filter(([key]) => key !== "_tag" && key !== "message" && key !== "stack" && key !== "cause")
-  return own.length === 0 ? undefined : Object.fromEntries(own)
-}
-
-/** A tagged error's own fields as JSON, at most 500 characters; `undefined` when it has none. */
-const ownFields = (failure: object): string | undefined => {
-  const own = ownFieldsOf(failure)
-  if (own === undefined) return undefined
-  try {
-    const json = JSON.stringify(own)
-    return json.length > 500 ? `${json.slice(0, 500)}…` : json
-  } catch {
-    return undefined
-  }
-}
 
 const exit: Effect.Effect<Control> = Effect.succeed(Control.Exit())
 const recur: Effect.Effect<Control> = Effect.succeed(Control.Recur())

@@ -1,4 +1,11 @@
 /**
+ * **`internal/dashboard/`** serves `Dashboard.ts` (the HTTP server and its
+ * routes); this is the folder's main module. Its files:
+ * - `data.ts` (this module): the snapshot and its history
+ * - `page.ts`: the one HTML page, served as it is
+ * - `glob.ts`: the key patterns the dashboard is scoped to
+ * It builds on `internal/redis/` alone; nothing else imports from here.
+ *
  * What the dashboard shows, and how it is read: one refresh is a SCAN and
  * one pipeline per master (TIME, then `XINFO STREAM key FULL COUNT 1` for
  * every stream key it holds), whatever the number of groups and consumers.
@@ -6,11 +13,11 @@
  * added per stream) that the sparklines and rates are drawn from.
  */
 import { Effect } from "effect"
-import * as Naming from "../Naming.js"
-import * as Redis from "../Redis.js"
-import type * as RedisError from "../RedisError.js"
-import * as Replies from "./replies.js"
-import * as Scan from "./scan.js"
+import * as Naming from "../../Naming.js"
+import * as Redis from "../../Redis.js"
+import type * as RedisError from "../../RedisError.js"
+import * as Replies from "../redis/replies.js"
+import * as Scan from "../redis/scan.js"
 
 /**
  * A consumer of a group.

@@ -1,17 +1,28 @@
 /**
+ * **`internal/gc/`** serves `Gc.ts`, which re-exports its data; this is the
+ * folder's main module. Its files:
+ * - `settings.ts`: the options of a pass, checked once into `Settings`
+ * - `plan.ts`: what happens to each pending entry of a page (pure)
+ * - `pass.ts` (this module): the Redis side that carries a plan out
+ * - `deadLetters.ts`: listing and redriving the dead-letter stream
+ * - `lastErrors.ts`: each failing entry's last error, kept for its letter
+ * - `failure.ts`: how a failure is written down, in logs and letters
+ * The consumer builds on it (a hopeless entry is dead-lettered by the same
+ * script); it builds on `Groups.ts` and `internal/redis/`.
+ *
  * The Redis side of a gc pass: the pending list and consumers it reads, the
  * atomic dead-letter script and the claims that carry out a page's plan, the
  * deregistration of idle consumers, and the pass's metrics.
  */
 import { Effect, Metric } from "effect"
-import * as Groups from "../Groups.js"
-import * as Redis from "../Redis.js"
-import type * as RedisError from "../RedisError.js"
-import type { GcAction, Plan } from "./gcPlan.js"
-import type { Settings } from "./gcSettings.js"
-import { overDeliveries } from "./gcSettings.js"
+import * as Groups from "../../Groups.js"
+import * as Redis from "../../Redis.js"
+import type * as RedisError from "../../RedisError.js"
+import type { GcAction, Plan } from "./plan.js"
+import type { Settings } from "./settings.js"
+import { overDeliveries } from "./settings.js"
 import * as LastErrors from "./lastErrors.js"
-import * as Replies from "./replies.js"
+import * as Replies from "../redis/replies.js"
 
 const actionsCounter = Metric.counter("effect_redis_streams_gc_actions", {
   description: "Pending entries and consumers acted on by Gc.collect, by action",

@@ -4,7 +4,7 @@
  * naming the command whose reply was not as expected.
  */
 import { Effect } from "effect"
-import * as RedisError from "../RedisError.js"
+import * as RedisError from "../../RedisError.js"
 
 /** An entry as read from a stream; `fields` is `null` when the entry was trimmed away. */
 export interface Entry {

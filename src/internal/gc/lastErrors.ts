@@ -10,9 +10,9 @@
  * (clearPending, trimming) do not pile up.
  */
 import { Cause, Effect, Option, Predicate } from "effect"
-import type * as Redis from "../Redis.js"
-import { describeFailure, ownFieldsOf } from "./consumerData.js"
-import { hashTagOf } from "../Naming.js"
+import type * as Redis from "../../Redis.js"
+import { describeFailure, ownFieldsOf } from "./failure.js"
+import { hashTagOf } from "../../Naming.js"
 
 /** How long the hash of a stream lives after its last failure. */
 const keepFor = 7 * 24 * 60 * 60 * 1_000

@@ -11,8 +11,8 @@
  * ids, a self-claim step) would hand it to the handler a second time. Reads
  * of new entries (`>`) and the next page of the backlog go ahead.
  */
-import * as MessageId from "../MessageId.js"
-import type { Batch, Read } from "./consumerReads.js"
+import * as MessageId from "../../MessageId.js"
+import type { Batch, Read } from "./reads.js"
 
 /** What the choice depends on; nothing else is read. */
 export interface Situation {
@@ -61,7 +61,7 @@ export const reaches = (streams: ReadonlyArray<string>, read: Read, batch: Batch
 const claimDue = (situation: Situation) =>
   situation.claim !== undefined && (situation.claim.unfinished || situation.now >= situation.claim.nextAt)
 
-/** The read that follows `situation.read`, by the rules of `consumerLoop.ts`. */
+/** The read that follows `situation.read`, by the rules of `loop.ts`. */
 const choose = (situation: Situation): Read => {
   const { batch, read } = situation
   if (read._tag === "Claim") return fromStart(situation.streams.length)

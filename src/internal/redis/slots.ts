@@ -9,7 +9,7 @@
 import { Effect } from "effect"
 import { Command as IOCommand } from "ioredis"
 import type { Command } from "./command.js"
-import * as RedisError from "../RedisError.js"
+import * as RedisError from "../../RedisError.js"
 
 /** The keys of a command, by the ioredis command table (none for an unknown command). */
 export const keysOf = ([name, args]: Command): ReadonlyArray<string | Buffer> => new IOCommand(name, [...args]).getKeys()

@@ -5,8 +5,8 @@
  * reads per master.
  */
 import { Effect } from "effect"
-import type * as Redis from "../Redis.js"
-import type * as RedisError from "../RedisError.js"
+import type * as Redis from "../../Redis.js"
+import type * as RedisError from "../../RedisError.js"
 import * as replies from "./replies.js"
 
 /** Keys per SCAN page (a hint to Redis). */
