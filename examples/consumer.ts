@@ -6,14 +6,15 @@
  * three good readings are handled (a long-running consumer would keep the
  * default control).
  *
- *   npx tsx examples/consumer.ts                              # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/consumer.ts   # uses your server
+ *   npx tsx consumer.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx consumer.ts   # uses your server
+ *   npm run example examples/consumer.ts           # in this repository (the package name resolves to src/)
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Ref, Schema } from "effect"
 import { pathToFileURL } from "node:url"
-import { Consumer, Gc, Groups, Naming, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Consumer, Gc, Groups, Naming, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 const Reading = Schema.Struct({
   sensor: Schema.String,

@@ -23,10 +23,9 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Data, Duration, Effect, FiberMap, Layer, Logger, LogLevel, Ref, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
-import * as Format from "../src/cli/format.js"
-import { Dashboard } from "../src/dashboard/index.js"
-import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Dashboard } from "effect-redis-streams/dashboard"
+import { Consumer, Gc, Groups, Naming, Redis, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 export const stream = Naming.streamName("readings", { hashTag: "sensors" })
 export const group = Naming.groupName("persist-readings")
@@ -34,6 +33,17 @@ export const group = Naming.groupName("persist-readings")
 export const dlq = Naming.dlqName(stream)
 const consumers = [0, 1, 2].map((i) => Naming.consumerName("persist-readings", i))
 const [restarted, stopped] = [consumers[0]!, consumers[1]!]
+
+/** Milliseconds as seconds with one decimal: `12.3s`. */
+const seconds = (ms: number): string => `${(ms / 1_000).toFixed(1)}s`
+
+/** The group's stats as the table the demo redraws: a summary line, then one row per consumer. */
+const statsTable = (stats: Groups.GroupStats, dead: number): string =>
+  [
+    `${stream} ${stats.name}  pending ${stats.pending}  unconsumed ${stats.unconsumed}  dlq ${dead}`,
+    `${"CONSUMER".padEnd(32)}${"PENDING".padStart(8)}${"IDLE".padStart(10)}`,
+    ...stats.consumers.map((c) => `${c.name.padEnd(32)}${String(c.pending).padStart(8)}${seconds(c.idle).padStart(10)}`)
+  ].join("\n")
 
 /** How the demo runs; the defaults are `npm run demo`'s. */
 export interface Options {
@@ -83,7 +93,7 @@ export const summary = (outcome: Outcome): ReadonlyArray<string> => {
     `  dead-lettered      ${outcome.deadLettered.size} (${outcome.deadLettered.size - healthyDead} poison, ${healthyDead} healthy)`,
     `  pending            ${outcome.pending}`,
     `  ${stopped} stopped holding ${outcome.stoppedHeld} pending, now holds ${outcome.stoppedHolds} (rebalanced by gc)`,
-    `  took               ${Format.millis(Math.round(Duration.toMillis(outcome.elapsed)))}`,
+    `  took               ${seconds(Duration.toMillis(outcome.elapsed))}`,
     ...(problems.length === 0
       ? ["OK: every reading was handled or dead-lettered, and nothing is pending"]
       : problems.map((problem) => `FAILED: ${problem}`))
@@ -110,7 +120,7 @@ export const demo = (options: Options) =>
     const events = yield* Ref.make<ReadonlyArray<string>>([])
     const event = (text: string) =>
       Effect.zipRight(
-        Ref.update(events, (all) => [...all, `${Format.millis(Date.now() - started)}  ${text}`]),
+        Ref.update(events, (all) => [...all, `${seconds(Date.now() - started)}  ${text}`]),
         options.display === "plain" ? options.write(text) : Effect.void
       )
 
@@ -141,11 +151,12 @@ export const demo = (options: Options) =>
       const progress = `produced ${yield* Ref.get(produced)}/${options.readings}  handled ${(yield* Ref.get(handled)).size}`
       if (options.display === "plain") {
         return yield* options.write(
-          `[${Format.millis(Date.now() - started)}] ${progress}  dlq ${dead}  pending ${stats.pending}  unconsumed ${stats.unconsumed}  consumers ${stats.consumers.length}`
+          `[${seconds(Date.now() - started)}] ${progress}  dlq ${dead}  pending ${stats.pending}  unconsumed ${stats.unconsumed}  consumers ${stats.consumers.length}`
         )
       }
-      const title = `effect-redis-streams demo  ${Format.millis(Date.now() - started)}  ${progress}`
-      yield* options.write(Format.frame([title, "", Format.stats(stream, stats, dead), "", ...(yield* Ref.get(events))].join("\n"), true))
+      const title = `effect-redis-streams demo  ${seconds(Date.now() - started)}  ${progress}`
+      // move the cursor home and clear the screen, then draw
+      yield* options.write(`\x1b[H\x1b[2J${[title, "", statsTable(stats, dead), "", ...(yield* Ref.get(events))].join("\n")}`)
     })
     yield* render.pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 

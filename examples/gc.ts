@@ -3,14 +3,15 @@
  * hands them to a live consumer, deregisters the dead one, and moves a poison
  * message that keeps failing to the dead-letter stream.
  *
- *   npx tsx examples/gc.ts                                     # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/gc.ts    # uses your server
+ *   npx tsx gc.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx gc.ts   # uses your server
+ *   npm run example examples/gc.ts           # in this repository (the package name resolves to src/)
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
-import { Gc, Groups, Naming, Redis } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Gc, Groups, Naming, Redis } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 const stream = Naming.streamName("gc-example")
 const group = Naming.groupName("persist-readings")

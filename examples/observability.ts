@@ -4,7 +4,8 @@
  * the spans with a small console tracer while it writes, consumes and
  * collects, then reads the library's metrics back.
  *
- *   npx tsx examples/observability.ts       # spawns a redis-server for the run (or uses REDIS_URL)
+ *   npx tsx observability.ts                  # in your app: spawns a redis-server for the run (or uses REDIS_URL)
+ *   npm run example examples/observability.ts # in this repository (the package name resolves to src/)
  *
  * In production, give Effect a real tracer and metrics exporter instead
  * (e.g. `@effect/opentelemetry`): the library's spans and metrics flow there.
@@ -13,8 +14,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import type { Exit, MetricPair } from "effect"
 import { Duration, Effect, Fiber, Metric, MetricState, Option, Tracer } from "effect"
 import { pathToFileURL } from "node:url"
-import { Consumer, Gc, Groups, Naming, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Consumer, Gc, Groups, Naming, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 const depth = (span: Tracer.AnySpan): number =>
   span._tag === "ExternalSpan" ? 0 : Option.match(span.parent, { onNone: () => 0, onSome: (parent) => 1 + depth(parent) })

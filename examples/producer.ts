@@ -2,14 +2,15 @@
  * A small producer: writes one entry with `xaddMap`, a thousand more with
  * `xaddAll`, and reads the first few back.
  *
- *   npx tsx examples/producer.ts                              # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/producer.ts   # uses your server
+ *   npx tsx producer.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx producer.ts   # uses your server
+ *   npm run example examples/producer.ts           # in this repository (the package name resolves to src/)
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { pathToFileURL } from "node:url"
-import { MessageId, Naming, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { MessageId, Naming, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 /** The program: needs a `Redis.Redis` in its context. */
 export const main = Effect.gen(function*() {

@@ -6,14 +6,15 @@
  * urgent ones, one of them broken, and waits until every job is done or
  * dead-lettered.
  *
- *   npx tsx examples/production.ts                              # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/production.ts   # uses your server
+ *   npx tsx production.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx production.ts   # uses your server
+ *   npm run example examples/production.ts           # in this repository (the package name resolves to src/)
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Ref, Schedule } from "effect"
 import { pathToFileURL } from "node:url"
-import { Consumer, Gc, Naming, Redis, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Consumer, Gc, Naming, Redis, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 // one hash tag: the streams and their dead-letter stream share a cluster slot
 const urgent = Naming.streamName("urgent", { hashTag: "jobs" })

@@ -3,14 +3,15 @@
  * dead-letter stream; once the bug is fixed it is put back on its stream and
  * handled.
  *
- *   npx tsx examples/redrive.ts                                     # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/redrive.ts    # uses your server
+ *   npx tsx redrive.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx redrive.ts   # uses your server
+ *   npm run example examples/redrive.ts           # in this repository (the package name resolves to src/)
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { pathToFileURL } from "node:url"
-import { Gc, Groups, Naming, Redis } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Gc, Groups, Naming, Redis } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 const stream = Naming.streamName("orders")
 const group = Naming.groupName("ship-orders")

@@ -3,8 +3,9 @@
  * `FiberSet`; when the scope closes they stop — a blocked read ends at once,
  * a running handler finishes and is acked — and their connections close.
  *
- *   npx tsx examples/shutdown.ts                              # spawns a redis-server for the run
- *   REDIS_URL=redis://localhost:6379 npx tsx examples/shutdown.ts   # uses your server
+ *   npx tsx shutdown.ts                            # in your app: spawns a redis-server for the run
+ *   REDIS_URL=redis://localhost:6379 npx tsx shutdown.ts   # uses your server
+ *   npm run example examples/shutdown.ts           # in this repository (the package name resolves to src/)
  *
  * In a service, put the `FiberSet` in a layer (`Layer.scopedDiscard`) and run
  * the program with `NodeRuntime.runMain`: SIGINT/SIGTERM then close the scope.
@@ -12,8 +13,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, FiberSet, Ref } from "effect"
 import { pathToFileURL } from "node:url"
-import { Consumer, Groups, Naming, Streams } from "../src/index.js"
-import { RedisTest } from "../src/testing/index.js"
+import { Consumer, Groups, Naming, Streams } from "effect-redis-streams"
+import { RedisTest } from "effect-redis-streams/testing"
 
 /** The program: needs a `Redis.Redis` in its context. */
 export const main = Effect.gen(function*() {

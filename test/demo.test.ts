@@ -63,7 +63,7 @@ describe("npm run demo", () => {
     const { spawn } = await import("node:child_process")
     const script = new URL("../examples/demo.ts", import.meta.url).pathname
     const { REDIS_URL: _, ...env } = process.env
-    const child = spawn(process.execPath, ["--import", "tsx", script], { env, stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, ["--conditions=effect-redis-streams-source", "--import", "tsx", script], { env, stdio: ["ignore", "pipe", "inherit"] })
     let output = ""
     child.stdout.on("data", (chunk) => (output += chunk.toString()))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))

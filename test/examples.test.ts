@@ -1,9 +1,20 @@
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Package from "effect-redis-streams"
+import * as PackageTesting from "effect-redis-streams/testing"
+import * as Sources from "../src/index.js"
 import { main } from "../examples/producer.js"
 import { main as production } from "../examples/production.js"
 import { Redis } from "../src/index.js"
 import { RedisTest } from "../src/testing/index.js"
+
+describe("the package's own name, as the examples import it", () => {
+  it("resolves to the sources in this repository, the very modules the tests import", () => {
+    expect(Package.Streams).toBe(Sources.Streams)
+    expect(Package.Consumer).toBe(Sources.Consumer)
+    expect(PackageTesting.RedisTest).toBe(RedisTest)
+  })
+})
 
 layer(RedisTest.layer(), { excludeTestServices: true })("examples", (it) => {
   it.effect("producer.ts writes 1001 entries and reads its first ones back", () =>

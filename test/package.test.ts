@@ -137,9 +137,11 @@ describe("the packed package", () => {
     const tsx = Path.join(root, "node_modules/tsx/dist/esm/index.mjs")
     expect(ok(await run(process.execPath, ["--import", `file://${tsx}`, "quickstart.ts"], dir))).toContain("Yum yum, tasty message")
 
-    // the examples the README links to are in the package
+    // the examples the README links to are in the package, and one copied out of it runs unchanged
     expect(readmeExamples().length).toBeGreaterThanOrEqual(6)
     for (const example of readmeExamples()) expect(fs.existsSync(Path.join(dir, "node_modules/effect-redis-streams", example)), example).toBe(true)
+    fs.copyFileSync(Path.join(dir, "node_modules/effect-redis-streams/examples/producer.ts"), Path.join(dir, "producer.ts"))
+    expect(ok(await run(process.execPath, ["--import", `file://${tsx}`, "producer.ts"], dir))).toMatch(/wrote 1001 entries/)
   }, 300_000)
 
   it("refuses to install beside Effect 4, naming the peer dependency", async () => {
