@@ -8,7 +8,7 @@ const number = (value: number) => value.toLocaleString("en-US")
 const notes = (row: Row) =>
   Object.entries(row.extra).map(([key, value]) => `${key} ${number(value)}`).join(", ")
 
-/** The rows as a Markdown table (pasted as is into the README). */
+/** The rows as a Markdown table (pasted as is into docs/performance.md). */
 export const table = (rows: ReadonlyArray<Row>): string =>
   [
     "| scenario | n | seconds | entries/s | × raw | peak RSS MB (at start) | notes |",

@@ -77,7 +77,7 @@ export interface CommonOptions<A, E, EC, RC> {
    * Several streams, highest priority first (the same group and consumer
    * name on each): own pending entries first, highest priority first; then
    * each read takes the highest-priority stream that has new entries. See
-   * the README's "Several streams, by priority" for what a low stream can
+   * docs/several-streams-and-self-claim.md for what a low stream can
    * wait. On a Redis Cluster they must share a hash slot (a hash tag).
    */
   readonly streams?: ReadonlyArray<string> | undefined

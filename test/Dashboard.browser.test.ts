@@ -5,7 +5,7 @@
  * a dead-lettered entry, and its redrive button moves it back. Every wait
  * polls the page for its condition with a deadline. With
  * `DASHBOARD_SCREENSHOT=docs/dashboard.png` its screenshot of the dead-letter
- * view is the README's; otherwise it goes to a temporary folder.
+ * view is docs/dashboard.md's; otherwise it goes to a temporary folder.
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"

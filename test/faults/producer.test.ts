@@ -2,7 +2,7 @@
  * A producer under connection kills: the shared connection is killed
  * server-side (CLIENT KILL) while writes are in flight. ioredis re-sends a
  * command whose reply was lost once it has reconnected, so an entry with
- * an id of `*` may be written twice (the README's "What can duplicate"),
+ * an id of `*` may be written twice (docs/guarantees.md, "What can duplicate"),
  * and none is lost; with explicit ids the re-sent XADD is refused by the
  * server and every record is there exactly once. Counted per record.
  */
