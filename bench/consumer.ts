@@ -13,6 +13,8 @@ import type { Ctx, Measured, Scenario } from "./scenario.js"
 import { BenchError, promise, timed } from "./scenario.js"
 
 interface ConsumerOptions {
+  /** Handle each read as one batch (`handleBatch`) instead of entry by entry. */
+  readonly batch?: boolean
   readonly count?: number
   readonly concurrency?: number
   /** Read these streams by priority instead of `ctx.stream`. */
@@ -53,10 +55,20 @@ export const consume = <E = never, R = never>(
         onMessage(message.fields, message.stream)
         if (++handled === ctx.n) Deferred.unsafeDone(done, Exit.void)
       })
-    const { streams, ...rest } = options
+    const handleBatch = (messages: ReadonlyArray<Consumer.StreamMessage>) =>
+      Effect.sync(() => {
+        for (const message of messages) onMessage(message.fields, message.stream)
+        handled += messages.length
+        if (handled === ctx.n) Deferred.unsafeDone(done, Exit.void)
+      })
+    const { batch, streams, ...rest } = options
     const source = streams === undefined ? { stream: ctx.stream } : { streams }
     const fibers = yield* Effect.forEach(names, (consumer) =>
-      Effect.fork(Consumer.run({ ...source, group: ctx.group, consumer, handler, ...rest })))
+      Effect.fork(
+        batch === true
+          ? Consumer.run({ ...source, group: ctx.group, consumer, handleBatch, ...rest })
+          : Consumer.run({ ...source, group: ctx.group, consumer, handler, ...rest })
+      ))
     yield* afterStart
     const ended = Effect.zipRight(
       Fiber.joinAll(fibers),
@@ -123,6 +135,7 @@ const selfClaimRecovery = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
 export const scenarios: ReadonlyArray<Scenario> = [
   backlogDrain("drain/library-default", "Consumer.run with default options", (ctx) => drain(ctx, {})),
   backlogDrain("drain/library-tuned", "Consumer.run with the bench's count and concurrency", (ctx) => drain(ctx, ctx.tuning)),
+  backlogDrain("drain/library-batch", "Consumer.run with handleBatch and count 1000", (ctx) => drain(ctx, { batch: true, count: 1000 })),
   backlogDrain(
     "memory/library-drain",
     "peak RSS of a tuned Consumer.run draining a large backlog",

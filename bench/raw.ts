@@ -108,6 +108,47 @@ const drainLoop = async (client: IORedis, ctx: Ctx, count: number, ackEach: bool
   return handled
 }
 
+/**
+ * XREADGROUP COUNT 1000, and from the second batch on the XACK of the
+ * previous batch written in one pipeline with the next read: the best loop a
+ * user can write without reading ahead.
+ */
+const pipelinedDrainLoop = async (client: IORedis, ctx: Ctx): Promise<number> => {
+  const read = ["GROUP", ctx.group, "raw", "COUNT", 1000, "STREAMS", ctx.stream, ">"] as const
+  let handled = 0
+  let ids: Array<string> = []
+  while (handled < ctx.n) {
+    let reply: unknown
+    if (ids.length === 0) reply = await client.call("XREADGROUP", ...read)
+    else {
+      const results = await client.pipeline().call("XACK", ctx.stream, ctx.group, ...ids).call("XREADGROUP", ...read).exec()
+      const failed = results?.find(([error]) => error !== null)
+      if (results === null || failed !== undefined) throw new Error(`XACK + XREADGROUP failed: ${String(failed?.[0])}`)
+      reply = results[1]![1]
+    }
+    ids = readEntries(reply)
+    if (ids.length === 0) throw new Error(`the backlog ended after ${handled} of ${ctx.n} entries`)
+    handled += ids.length
+  }
+  await client.call("XACK", ctx.stream, ctx.group, ...ids)
+  return handled
+}
+
+/** The server's own limit: one script looping XREADGROUP COUNT 1000 + XACK inside Redis, no client work at all. */
+const SERVER_DRAIN = `
+local handled = 0
+local n = tonumber(ARGV[1])
+while handled < n do
+  local reply = redis.call('XREADGROUP', 'GROUP', ARGV[2], 'limit', 'COUNT', 1000, 'STREAMS', KEYS[1], '>')
+  if not reply then break end
+  local ids = {}
+  for i, entry in ipairs(reply[1][2]) do ids[i] = entry[1] end
+  if #ids == 0 then break end
+  redis.call('XACK', KEYS[1], ARGV[2], unpack(ids))
+  handled = handled + #ids
+end
+return handled`
+
 const measure = (ctx: Ctx, loop: (client: IORedis) => Promise<number>): Effect.Effect<Measured, BenchError> =>
   withClient(ctx.url, (client) => timed(promise("raw loop", () => loop(client)))).pipe(
     Effect.map(([seconds, handled]) => ({ handled, seconds }))
@@ -140,13 +181,16 @@ export const pipelinedXadd = async (client: IORedis, stream: string, n: number, 
 const produceBaseline = "produce/raw-pipelined"
 const drainSize = { full: 100_000, quick: 10_000 }
 
-/** A scenario draining a seeded backlog, measured against the raw batch loop. */
+/** The scenario every drain is measured against as the server's limit. */
+export const serverLimit = "drain/server-limit"
+
+/** A scenario draining a seeded backlog, measured against the raw batch loop and the server's limit. */
 export const backlogDrain = (
   name: string,
   description: string,
   run: Scenario["run"],
   more: Partial<Pick<Scenario, "size" | "execArgv" | "setup">> = {}
-): Scenario => ({ name, description, baseline: "drain/raw-batch", size: drainSize, setup: seedBacklog, run, ...more })
+): Scenario => ({ name, description, baseline: "drain/raw-batch", limit: serverLimit, size: drainSize, setup: seedBacklog, run, ...more })
 
 /** The raw baselines. */
 export const scenarios: ReadonlyArray<Scenario> = [
@@ -159,6 +203,16 @@ export const scenarios: ReadonlyArray<Scenario> = [
     "drain/raw-batch-1000",
     "the same with COUNT 1000, the tuned library's batch size",
     (ctx) => measure(ctx, (client) => drainLoop(client, ctx, 1000, false))
+  ),
+  backlogDrain(
+    "drain/raw-pipelined-1000",
+    "hand-written ioredis: COUNT 1000, each batch's XACK in one write with the next read",
+    (ctx) => measure(ctx, (client) => pipelinedDrainLoop(client, ctx))
+  ),
+  backlogDrain(
+    serverLimit,
+    "inside Redis: one Lua script looping XREADGROUP COUNT 1000 + XACK (no client)",
+    (ctx) => measure(ctx, async (client) => Number(await client.call("EVAL", SERVER_DRAIN, 1, ctx.stream, ctx.n, ctx.group)))
   ),
   backlogDrain(
     "drain/raw-count1",

@@ -41,6 +41,10 @@ export interface Row {
   readonly seconds: number
   readonly per_s: number
   readonly ratio_to_raw: number | null
+  /** Entries/s against the scenario's server-side limit (`Scenario.limit`). */
+  readonly ratio_to_limit: number | null
+  /** Bytes allocated on the heap per entry handled, during the timed run. */
+  readonly bytes_per_entry: number
   readonly peak_rss_mb: number
   /** RSS when the timed run began (Node, Effect and ioredis already in). */
   readonly start_rss_mb: number
@@ -151,15 +155,18 @@ export const run = <E, R>(options: Options, report: (row: Row) => Effect.Effect<
     if (scenarios.some(({ scenario }) => inChild(scenario, options))) yield* bundleChild
     for (const located of scenarios) {
       const scenario = located.scenario
-      const { measured, peak_rss_mb, runSeconds, setupSeconds, start_rss_mb } = yield* runOne(located, options)
+      const { allocated_bytes, measured, peak_rss_mb, runSeconds, setupSeconds, start_rss_mb } = yield* runOne(located, options)
       const perS = measured.handled / measured.seconds
       const base = rows.find((row) => row.name === scenario.baseline)
+      const limit = rows.find((row) => row.name === scenario.limit)
       const row: Row = {
         name: scenario.name,
         n: measured.handled,
         seconds: round(measured.seconds, 3),
         per_s: Math.round(perS),
         ratio_to_raw: base === undefined ? null : round(perS / base.per_s, 2),
+        ratio_to_limit: limit === undefined ? null : round(perS / limit.per_s, 2),
+        bytes_per_entry: Math.round(allocated_bytes / Math.max(1, measured.handled)),
         peak_rss_mb: round(peak_rss_mb, 1),
         start_rss_mb: round(start_rss_mb, 1),
         extra: measured.extra ?? {},

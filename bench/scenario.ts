@@ -5,6 +5,7 @@
  */
 import { Data, Effect, Schema } from "effect"
 import { readFileSync, writeFileSync } from "node:fs"
+import { GCProfiler } from "node:v8"
 
 /** A failure of the bench itself (a scenario that did not handle what it should, a child that crashed). */
 export class BenchError extends Data.TaggedError("BenchError")<{
@@ -43,6 +44,8 @@ export interface Scenario {
   readonly description: string
   /** The scenario whose entries/s is the denominator of `ratio_to_raw`. */
   readonly baseline: string | undefined
+  /** The scenario whose entries/s is the denominator of `ratio_to_limit` (the server-side limit), if any. */
+  readonly limit?: string | undefined
   readonly size: { readonly full: number; readonly quick: number }
   /** Node flags of the child process (ignored in-process), e.g. a heap cap. */
   readonly execArgv?: ReadonlyArray<string> | undefined
@@ -75,8 +78,13 @@ export const PAYLOAD = "x".repeat(48)
 
 export const RESULT = "BENCH_RESULT "
 
-/** The child's report: the measurement, its own peak RSS, and its RSS when the timed run began. */
-export const ChildResult = Schema.Struct({ measured: Measured, peak_rss_mb: Schema.Number, start_rss_mb: Schema.Number })
+/** The child's report: the measurement, its own peak RSS, its RSS when the timed run began, and the bytes it allocated. */
+export const ChildResult = Schema.Struct({
+  measured: Measured,
+  peak_rss_mb: Schema.Number,
+  start_rss_mb: Schema.Number,
+  allocated_bytes: Schema.Number
+})
 export type ChildResult = typeof ChildResult.Type
 
 const statusMb = (field: "VmHWM" | "VmRSS"): number | undefined => {
@@ -110,12 +118,39 @@ const resetPeakRss = (): void => {
   }
 }
 
-/** Runs a scenario and reports its measurement with the process's peak RSS during the run. */
+/**
+ * The bytes allocated on the heap while `effect` runs, from the heap's used
+ * size around each garbage collection (what every collection freed, plus
+ * the growth since the last one): cheap enough to run with every timed run.
+ */
+const allocating = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<readonly [A, number], E> =>
+  Effect.suspend(() => {
+    const profiler = new GCProfiler()
+    const startUsed = process.memoryUsage().heapUsed
+    profiler.start()
+    return Effect.map(effect, (a) => {
+      const endUsed = process.memoryUsage().heapUsed
+      const statistics = profiler.stop()?.statistics ?? []
+      let allocated = 0
+      let after = startUsed
+      for (const gc of statistics) {
+        allocated += Math.max(0, gc.beforeGC.heapStatistics.usedHeapSize - after)
+        after = gc.afterGC.heapStatistics.usedHeapSize
+      }
+      allocated += Math.max(0, endUsed - after)
+      return [a, allocated] as const
+    })
+  })
+
+/** Runs a scenario and reports its measurement with the process's peak RSS and the bytes allocated during the run. */
 export const measureRun = (scenario: Scenario, ctx: Ctx): Effect.Effect<ChildResult, unknown> =>
   Effect.suspend(() => {
     resetPeakRss()
     const start_rss_mb = rssMb()
-    return Effect.map(scenario.run(ctx), (measured) => ({ measured, peak_rss_mb: peakRssMb(), start_rss_mb }))
+    return Effect.map(
+      allocating(scenario.run(ctx)),
+      ([measured, allocated_bytes]) => ({ measured, peak_rss_mb: peakRssMb(), start_rss_mb, allocated_bytes })
+    )
   })
 
 /** The line a child prints for its parent. */

@@ -7,7 +7,7 @@
  */
 import type { Duration, ParseResult } from "effect"
 import { Cause, Effect, Fiber, FiberSet, Layer, Option, Schedule, Schema } from "effect"
-import type { Control, ControlEvent, DecodedMessage, StreamMessage } from "./internal/consumer/data.js"
+import type { Control, ControlEvent, DecodedMessage, PartialFailure, StreamMessage } from "./internal/consumer/data.js"
 import { defaultControl, HandlerTimeout } from "./internal/consumer/data.js"
 import * as Loop from "./internal/consumer/loop.js"
 import * as Metrics from "./internal/consumer/metrics.js"
@@ -57,6 +57,16 @@ export {
    * @category control
    */
   defaultControl,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  PartialFailure,
+  /**
+   * @since 0.1.0
+   * @category constructors
+   */
+  partialFailure,
   /**
    * @since 0.1.0
    * @category models
@@ -211,7 +221,36 @@ export interface ConsumerDeadLetter {
  */
 export interface Options<A, E, R, EC, RC> extends CommonOptions<A, E, EC, RC> {
   readonly schema?: undefined
+  readonly handleBatch?: undefined
   readonly handler: (message: StreamMessage) => Effect.Effect<A, E, R>
+}
+
+/**
+ * Options of {@link run} with a batch handler: `handleBatch` gets every
+ * message of a read at once (up to `count`), as kafkajs' `eachBatch`.
+ *
+ * - When its effect succeeds, every entry of the batch is acked.
+ * - When it fails, every entry of the batch has failed with that cause:
+ *   each is retried (`retry`) and dead-lettered (`deadLetter`, gc) on its
+ *   own, as a handler's failure is.
+ * - When some entries failed and the others succeeded, it succeeds with
+ *   {@link partialFailure} naming the failed ones and their errors: those
+ *   fail, every other entry is acked.
+ *
+ * One batch is handled at a time (`concurrency` must be 1), and the next
+ * read is made while it runs. `timeout` bounds the whole batch (its
+ * `HandlerTimeout` names the batch's first entry); the handler timer and
+ * the span (`Consumer.handleBatch`) are per batch. There is no `schema`
+ * here: decode in the handler, and name the entries that do not decode in
+ * a `partialFailure`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BatchOptions<E, R, EC, RC> extends CommonOptions<void, E, EC, RC> {
+  readonly schema?: undefined
+  readonly handler?: undefined
+  readonly handleBatch: (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<void | PartialFailure<E>, E, R>
 }
 
 /**
@@ -225,6 +264,7 @@ export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
   extends CommonOptions<A, E | ParseResult.ParseError, EC, RC>
 {
   readonly schema: Schema.Schema<D, I, RS>
+  readonly handleBatch?: undefined
   readonly handler: (message: DecodedMessage<D>) => Effect.Effect<A, E, R>
 }
 
@@ -306,9 +346,12 @@ const heartbeatOf = (heartbeat: Duration.DurationInput | undefined, claim: { rea
     return every
   })
 
-const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>) =>
+const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>, batch: boolean) =>
   Effect.gen(function*() {
     const streams = yield* streamsOf(options)
+    if (batch && options.concurrency !== undefined && options.concurrency !== 1) {
+      return yield* invalid(`handleBatch handles one batch at a time: concurrency must be 1, not ${options.concurrency}`)
+    }
     yield* Redis.validateName("XREADGROUP", "group", options.group)
     yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
     const retry = options.retry ?? defaultRetry
@@ -392,6 +435,12 @@ const hopeless = (failure: unknown): "DecodeFailed" | undefined =>
  * @category constructors
  */
 export const run: {
+  <E, R, EC = never, RC = never>(
+    options: BatchOptions<E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
+  ): Effect.Effect<void, RedisError.RedisError | E | HandlerTimeout | EC, R | RC | Redis.Redis>
+  <E, R, EC = never, RC = never>(
+    options: BatchOptions<E, R, EC, RC> & StreamChoice
+  ): Effect.Effect<void, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | HandlerTimeout | EC, R | RS | RC | Redis.Redis>
@@ -405,15 +454,26 @@ export const run: {
     options: Options<A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
+  options: AnyOptions<A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> => runEither(options)
 
+/** The options of every form of {@link run}, as its implementation takes them. */
+type AnyOptions<A, E, R, EC, RC> =
+  | Options<A, E, R, EC, RC>
+  | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
+  | BatchOptions<E, R, EC, RC>
+
 const runEither = <A, E, R, EC, RC>(
-  options: Options<A, E, R, EC, RC> | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
+  options: AnyOptions<A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
-  options.schema === undefined
-    ? start(options, options.handler)
-    : start(options, withSchema(options.schema, options.handler))
+  options.handleBatch !== undefined
+    ? start(options as CommonOptions<A, E, EC, RC>, {
+      _tag: "Batch",
+      handle: options.handleBatch as (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<A | PartialFailure<E>, E, R>
+    })
+    : options.schema === undefined
+    ? start(options, { _tag: "Each", handle: options.handler })
+    : start(options, { _tag: "Each", handle: withSchema(options.schema, options.handler) })
 
 /**
  * `stream` or `streams`, exactly one of them: a consumer with neither does
@@ -437,26 +497,25 @@ export interface Timed {
   readonly timeout: Duration.DurationInput
 }
 
-/** The handler, failing with {@link HandlerTimeout} past `timeout` ms. */
-const timed = <A, E, R>(
-  handle: (message: StreamMessage) => Effect.Effect<A, E, R>,
-  timeout: number | undefined
-): (message: StreamMessage) => Effect.Effect<A, E | HandlerTimeout, R> =>
-  timeout === undefined ? handle : (message) =>
-    Effect.timeoutFail(handle(message), {
-      duration: timeout,
-      onTimeout: () => new HandlerTimeout({ stream: message.stream, id: message.id, timeout })
-    })
+/** The handling, failing with {@link HandlerTimeout} past `timeout` ms (a batch's names its first entry). */
+const timed = <A, E, R>(handling: Loop.Handling<A, E, R>, timeout: number | undefined): Loop.Handling<A, E | HandlerTimeout, R> => {
+  if (timeout === undefined) return handling
+  const bounded = <B>(effect: Effect.Effect<B, E, R>, first: StreamMessage) =>
+    Effect.timeoutFail(effect, { duration: timeout, onTimeout: () => new HandlerTimeout({ stream: first.stream, id: first.id, timeout }) })
+  return handling._tag === "Each"
+    ? { _tag: "Each", handle: (message) => bounded(handling.handle(message), message) }
+    : { _tag: "Batch", handle: (messages) => bounded(handling.handle(messages), messages[0]!) }
+}
 
 const start = <A, E, R, EC, RC>(
   options: CommonOptions<A, E, EC, RC>,
-  handle: (message: StreamMessage) => Effect.Effect<A, E, R>
+  handling: Loop.Handling<A, E, R>
 ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis> =>
-  Effect.flatMap(settings(options), (config) =>
+  Effect.flatMap(settings(options, handling._tag === "Batch"), (config) =>
     Loop.run({
       ...config,
       // with a timeout, the options' `E` includes HandlerTimeout (the `Timed` overloads)
-      handle: timed(handle, config.timeout) as (message: StreamMessage) => Effect.Effect<A, E, R>,
+      handling: timed(handling, config.timeout) as Loop.Handling<A, E, R>,
       hopeless,
       // where an entry that can never succeed goes: `deadLetter`, else gc's default dead-letter stream
       hopelessDeadLetter: config.retryDeadLetter ?? { dlq: Naming.dlqName, includeMessage: true },
@@ -570,6 +629,12 @@ const groupMember = (group: string, name: string | undefined, i: number) =>
  * @category layers
  */
 export const layerGroup: {
+  <E, R, EC = never, RC = never>(
+    options: Omit<BatchOptions<E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
+  ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
+  <E, R, EC = never, RC = never>(
+    options: Omit<BatchOptions<E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
+  ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: Omit<SchemaOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
@@ -583,7 +648,11 @@ export const layerGroup: {
     options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  options: (Omit<Options<A, E, R, EC, RC>, "consumer"> | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">) & GroupSetup
+  options: (
+    | Omit<Options<A, E, R, EC, RC>, "consumer">
+    | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">
+    | Omit<BatchOptions<E, R, EC, RC>, "consumer">
+  ) & GroupSetup
 ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis> =>
   Layer.scopedDiscard(Effect.gen(function*() {
     const { consumers, create, exitWhenStopped, gc, name, ...runOptions } = options

@@ -11,9 +11,12 @@ import { RedisTest } from "../src/testing/index.js"
 const scenarioNames = [
   "drain/raw-batch",
   "drain/raw-batch-1000",
+  "drain/raw-pipelined-1000",
+  "drain/server-limit",
   "drain/raw-count1",
   "drain/library-default",
   "drain/library-tuned",
+  "drain/library-batch",
   "drain/library-3-streams",
   "live/library-3-consumers",
   "produce/raw-pipelined",
@@ -64,5 +67,10 @@ layer(RedisTest.layerServer(), { excludeTestServices: true })("bench scenarios",
       const raw = rows.find((row) => row.name === "drain/raw-batch")
       expect(raw?.ratio_to_raw).toBeNull()
       expect(rows.find((row) => row.name === "drain/raw-count1")?.ratio_to_raw).toBeGreaterThan(0)
+      // every drain is also set against the server's own limit, which the limit itself is not
+      expect(rows.find((row) => row.name === "drain/server-limit")?.ratio_to_limit).toBeNull()
+      expect(rows.find((row) => row.name === "drain/library-batch")?.ratio_to_limit).toBeGreaterThan(0)
+      // and says what it allocated per entry (the limit allocates in the server, not here)
+      for (const row of rows.filter((row) => row.name.startsWith("drain/library-"))) expect(row.bytes_per_entry, row.name).toBeGreaterThan(0)
     }).pipe(Effect.provide(NodeContext.layer)), 60_000)
 })

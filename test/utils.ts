@@ -92,6 +92,10 @@ export class Deliveries<K> {
   has(key: K): boolean {
     return this.counts.has(key)
   }
+  /** How many times the key was handled. */
+  count(key: K): number {
+    return this.counts.get(key) ?? 0
+  }
   /** Distinct keys handled. */
   get size(): number {
     return this.counts.size

@@ -67,6 +67,44 @@ export class HandlerTimeout extends Schema.TaggedError<HandlerTimeout>("effect-r
 }
 
 /**
+ * What a `handleBatch` effect succeeds with when some entries of its batch
+ * failed and the others succeeded: the failed ones, each with its error
+ * (retried and dead-lettered per entry, as a handler's failure), while every
+ * other entry of the batch is acked. Make one with {@link partialFailure}.
+ * Entries it names that are not in the batch are ignored.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class PartialFailure<E> {
+  /**
+   * @since 0.1.0
+   */
+  readonly _tag = "PartialFailure"
+  constructor(
+    /** The entries that failed, each with its error. */
+    readonly failed: ReadonlyArray<{ readonly message: StreamMessage; readonly error: E }>
+  ) {}
+}
+
+/**
+ * The result of a `handleBatch` effect whose batch partly failed: these
+ * entries failed with these errors; the rest of the batch succeeded.
+ *
+ * ```ts
+ * handleBatch: (messages) =>
+ *   Effect.map(insertRows(messages), (rejected) =>
+ *     Consumer.partialFailure(rejected.map((message) => ({ message, error: "rejected by the database" }))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const partialFailure = <E>(
+  failed: ReadonlyArray<{ readonly message: StreamMessage; readonly error: E }>
+): PartialFailure<E> => new PartialFailure(failed)
+
+/**
  * What the consumer does next: `Exit` ends the run, `Recur` goes on.
  *
  * @since 0.1.0

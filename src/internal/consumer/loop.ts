@@ -43,17 +43,18 @@
  *   without closing (ioredis would wait on it forever) is then retried like
  *   any lost connection.
  */
-import { Cause, Duration, Effect, Exit, Fiber, FiberRef, Schedule } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, FiberRef, Option, Schedule } from "effect"
 import * as Redis from "../../Redis.js"
 import * as RedisError from "../../RedisError.js"
 import type { ConsumerContext, Control, StreamMessage } from "./data.js"
-import { ControlEvent, defaultControl } from "./data.js"
+import { ControlEvent, defaultControl, PartialFailure } from "./data.js"
 import * as Metrics from "./metrics.js"
 import type { Batch, Read, ReadSettings, ReadState, Trips } from "./reads.js"
 import { reads } from "./reads.js"
 import * as Next from "./next.js"
 import { deadLetter } from "../gc/pass.js"
 import * as LastErrors from "../gc/lastErrors.js"
+import { describeFailure } from "../gc/failure.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
 export const replyGrace = 3_000
@@ -70,12 +71,23 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly reconnect: Schedule.Schedule<unknown, RedisError.RedisError>
   readonly interruptHandlers: boolean
   readonly shutdownTimeout: number
-  readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R>
+  readonly handling: Handling<A, E, R>
   /** Of a handler's failure: why it can never succeed (then it is dead-lettered at once, to `hopelessDeadLetter`), or `undefined`. */
   readonly hopeless: (failure: unknown) => "NotRetryable" | "DecodeFailed" | undefined
   readonly hopelessDeadLetter: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean }
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
 }
+
+/**
+ * How entries are handled: one at a time by `handler` (`concurrency` of
+ * them at once), or a whole batch by `handleBatch`.
+ */
+export type Handling<A, E, R> =
+  | { readonly _tag: "Each"; readonly handle: (message: StreamMessage) => Effect.Effect<A, E, R> }
+  | {
+    readonly _tag: "Batch"
+    readonly handle: (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<A | PartialFailure<E>, E, R>
+  }
 
 /** The commands that carry queued acks: `xacks` XACKs first, then what goes with them. */
 interface AckCommands {
@@ -463,14 +475,17 @@ const batchHandler = <A, E, R, EC, RC>(
    * `JSON.parse` before its `Effect.gen`), or returns something else, fails
    * that entry with the defect, like any failure of the entry.
    */
-  const handleOne = (message: StreamMessage): Effect.Effect<A, E, R> => {
+  const guarded = <I, B>(handle: (input: I) => Effect.Effect<B, E, R>, input: I): Effect.Effect<B, E, R> => {
     try {
-      const effect = config.handle(message)
+      const effect = handle(input)
       return Effect.isEffect(effect) ? effect : Effect.die(new TypeError(`the handler returned ${typeof effect}, not an Effect`))
     } catch (defect) {
       return Effect.die(defect)
     }
   }
+  const { handling } = config
+  const handleOne = (message: StreamMessage): Effect.Effect<A, E, R> =>
+    handling._tag === "Each" ? guarded(handling.handle, message) : Effect.dieMessage("handleOne without a handler")
 
   const spanned = (message: StreamMessage) =>
     tracing
@@ -481,18 +496,18 @@ const batchHandler = <A, E, R, EC, RC>(
       })
       : handleOne(message)
 
-  const settled = (message: StreamMessage, startedAt: number) => {
-    metrics.duration(performance.now() - startedAt)
+  /** A handled entry's bookkeeping: released, its ack queued, its recorded error to be forgotten. */
+  const acked = (message: StreamMessage) => {
     if (track) state.release(message)
-  }
-
-  const succeeded = (message: StreamMessage, startedAt: number, value: A) => {
-    settled(message, startedAt)
     if (state.retryDue.size > 0) state.retryDue.delete(message.id)
     // delivered before: it may have failed, and its last error is kept; handled now, it is forgotten
     if (message.deliveries !== undefined && message.deliveries > 1) state.queueForget(message.stream, message.id)
     state.queueAck(message.stream, message.id)
     handled++
+  }
+
+  const succeeded = (message: StreamMessage, value: A) => {
+    acked(message)
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
   }
 
@@ -547,13 +562,14 @@ const batchHandler = <A, E, R, EC, RC>(
     )
   }
 
-  const failedWith = (message: StreamMessage, startedAt: number, cause: Cause.Cause<E>) => {
-    settled(message, startedAt)
+  /** A failed entry: its error recorded, the control told (unless `told` already, for a whole batch), its backoff. */
+  const failedWith = (message: StreamMessage, cause: Cause.Cause<E>, told = false) => {
+    if (track) state.release(message)
     if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
     failed++
     // the failure is kept in Redis, so that whoever dead-letters the entry later writes it into the letter
     return LastErrors.record(redis, message.stream, group, message.id, LastErrors.failureOf(cause)).pipe(
-      Effect.zipRight(decide(HandlerFailed({ message, cause, context }))),
+      Effect.zipRight(told ? Effect.void : decide(HandlerFailed({ message, cause, context }))),
       Effect.zipRight(Effect.suspend(() => (state.exit === undefined ? backOff(message, cause) : Effect.void)))
     )
   }
@@ -586,8 +602,14 @@ const batchHandler = <A, E, R, EC, RC>(
   const alongside = (message: StreamMessage) => {
     const startedAt = performance.now()
     return Effect.matchCauseEffect(spanned(message), {
-      onSuccess: (value) => succeeded(message, startedAt, value),
-      onFailure: (cause) => failedWith(message, startedAt, cause)
+      onSuccess: (value) => {
+        metrics.duration(performance.now() - startedAt)
+        return succeeded(message, value)
+      },
+      onFailure: (cause) => {
+        metrics.duration(performance.now() - startedAt)
+        return failedWith(message, cause)
+      }
     })
   }
 
@@ -596,8 +618,14 @@ const batchHandler = <A, E, R, EC, RC>(
   let current: StreamMessage
   let startedAt = 0
   const inOrderOutcome = {
-    onSuccess: (value: A) => succeeded(current, startedAt, value),
-    onFailure: (cause: Cause.Cause<E>) => failedWith(current, startedAt, cause)
+    onSuccess: (value: A) => {
+      metrics.duration(performance.now() - startedAt)
+      return succeeded(current, value)
+    },
+    onFailure: (cause: Cause.Cause<E>) => {
+      metrics.duration(performance.now() - startedAt)
+      return failedWith(current, cause)
+    }
   }
   const alone = (message: StreamMessage) => {
     current = message
@@ -614,8 +642,75 @@ const batchHandler = <A, E, R, EC, RC>(
     })
   }
 
+  /** Each message in turn, until the control says `Exit`. */
+  const eachOf = (
+    messages: ReadonlyArray<StreamMessage>,
+    settle: (message: StreamMessage) => Effect.Effect<void, EC, RC>
+  ): Effect.Effect<void, EC, RC> => {
+    let i = 0
+    return Effect.whileLoop({
+      while: () => i < messages.length && state.exit === undefined,
+      body: () => settle(messages[i++]!),
+      step: () => {}
+    })
+  }
+
+  /** After a batch handler succeeded: the entries it names as failed fail, every other one is acked. */
+  const batchSucceeded = (messages: ReadonlyArray<StreamMessage>, value: A | PartialFailure<E>): Effect.Effect<void, EC, RC> => {
+    if (!(value instanceof PartialFailure)) {
+      if (!recurOnHandled) return eachOf(messages, (message) => succeeded(message, value))
+      for (const message of messages) acked(message)
+      return Effect.void
+    }
+    const failures = new Map(value.failed.map(({ error, message }) => [`${message.stream}\u0000${message.id}`, error]))
+    return eachOf(messages, (message) => {
+      const key = `${message.stream}\u0000${message.id}`
+      return failures.has(key) ? failedWith(message, Cause.fail(failures.get(key)!)) : succeeded(message, undefined as A)
+    })
+  }
+
+  const batchFailedLog = (messages: ReadonlyArray<StreamMessage>, cause: Cause.Cause<E>) => {
+    const first = messages[0]!
+    const last = messages[messages.length - 1]!
+    const text = `batch handler failed on ${messages.length} entries (${first.id} of ${first.stream} to ${last.id} of ${last.stream})`
+    const failure = Cause.failureOption(cause)
+    return Option.isSome(failure) ? Effect.logWarning(`${text}: ${describeFailure(failure.value)}`) : Effect.logWarning(text, cause)
+  }
+
+  /** One run of the batch handler over the batch; its outcome settles every entry. */
+  const batchOf = (handle: (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<A | PartialFailure<E>, E, R>) =>
+  (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> => {
+    if (messages.length === 0 || state.stopping || state.exit !== undefined) return Effect.void
+    const effect = guarded(handle, messages)
+    const startedAt = performance.now()
+    return Effect.matchCauseEffect(
+      tracing
+        ? Effect.withSpan(effect, "Consumer.handleBatch", {
+          attributes: { stream: context.stream, group, consumer, count: messages.length },
+          kind: "consumer",
+          captureStackTrace: false
+        })
+        : effect,
+      {
+        onSuccess: (value) => {
+          metrics.duration(performance.now() - startedAt)
+          return batchSucceeded(messages, value)
+        },
+        onFailure: (cause) => {
+          metrics.duration(performance.now() - startedAt)
+          if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+          // under the default control (which logs each failure and recurs) a failed batch is logged once
+          if (!recurOnHandled) return eachOf(messages, (message) => failedWith(message, cause))
+          return Effect.zipRight(batchFailedLog(messages, cause), eachOf(messages, (message) => failedWith(message, cause, true)))
+        }
+      }
+    )
+  }
+
   const handleAll = (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> =>
-    config.concurrency === 1
+    handling._tag === "Batch"
+      ? batchOf(handling.handle)(messages)
+      : config.concurrency === 1
       ? inOrder(messages)
       : Effect.forEach(messages, (message) => Effect.suspend(() => one(message, alongside)), {
         concurrency: config.concurrency,
