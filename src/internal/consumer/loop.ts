@@ -614,33 +614,38 @@ const batchHandler = <A, E, R, EC, RC>(
   }
 
   // In order, one message is handled at a time: its continuations are made
-  // once, and read the message being handled from here.
+  // once, read the message being handled from here, and go on to the next
+  // message themselves, so that an entry costs the runtime two steps (the
+  // handler's effect and its continuation), not a loop's third.
+  let messages: ReadonlyArray<StreamMessage> = []
+  let i = 0
   let current: StreamMessage
   let startedAt = 0
+  const nextInOrder = (): Effect.Effect<void, EC, R | RC> => {
+    if (i >= messages.length || state.stopping || state.exit !== undefined) return Effect.void
+    current = messages[i++]!
+    startedAt = performance.now()
+    return Effect.matchCauseEffect(spanned(current), inOrderOutcome)
+  }
+  const thenNext = (settle: Effect.Effect<void, EC, RC>): Effect.Effect<void, EC, R | RC> =>
+    settle === Effect.void ? nextInOrder() : Effect.zipRight(settle, Effect.suspend(nextInOrder))
   const inOrderOutcome = {
     onSuccess: (value: A) => {
       metrics.duration(performance.now() - startedAt)
-      return succeeded(current, value)
+      return thenNext(succeeded(current, value))
     },
     onFailure: (cause: Cause.Cause<E>) => {
       metrics.duration(performance.now() - startedAt)
-      return failedWith(current, cause)
+      return thenNext(failedWith(current, cause))
     }
   }
-  const alone = (message: StreamMessage) => {
-    current = message
-    startedAt = performance.now()
-    return Effect.matchCauseEffect(spanned(message), inOrderOutcome)
-  }
 
-  const inOrder = (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> => {
-    let i = 0
-    return Effect.whileLoop({
-      while: () => i < messages.length,
-      body: () => one(messages[i++]!, alone),
-      step: () => {}
+  const inOrder = (batch: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> =>
+    Effect.suspend(() => {
+      messages = batch
+      i = 0
+      return nextInOrder()
     })
-  }
 
   /** Each message in turn, until the control says `Exit`. */
   const eachOf = (
