@@ -169,8 +169,16 @@ export interface CommonOptions<A, E, EC, RC> {
    * that failed in this consumer waits, and after a restart its own pending
    * entries are handled first, at once. `false`: a failed entry is retried
    * whenever the consumer next reads its backlog.
+   *
+   * The schedule's input is the handler's error (its defect, for one that
+   * threw or died), as with `Effect.retry`: a schedule that ends on an error
+   * while its count would go on (`Schedule.whileInput`) sends the entry to
+   * the dead-letter stream at once, reason `NotRetryable` (to `deadLetter`,
+   * else `Naming.dlqName(stream)`). A schedule whose predicate cannot take
+   * `undefined` cannot be stepped by the count alone: its waits are kept in
+   * memory (after a restart its entries are retried at once).
    */
-  readonly retry?: Schedule.Schedule<unknown, unknown> | false | undefined
+  readonly retry?: Schedule.Schedule<unknown, E> | false | undefined
   /** Where entries go when their `retry` schedule ends. Default: nowhere, they stay pending. */
   readonly deadLetter?: ConsumerDeadLetter | undefined
 }
@@ -364,7 +372,9 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>, batch: boo
       streams,
       claim,
       retryDeadLetter,
-      backoff: retry === false ? undefined : Retry.backoff(retry, options.retry !== undefined, claim?.idle),
+      backoff: retry === false
+        ? undefined
+        : Retry.backoff(retry as Schedule.Schedule<unknown, unknown>, options.retry !== undefined, claim?.idle, retry !== defaultRetry),
       block: yield* Validate.positiveMillis("XREADGROUP", "block", options.block ?? "5 seconds"),
       count: yield* Validate.positiveInteger("XREADGROUP", "count", options.count, 100),
       concurrency: yield* Validate.positiveInteger("XREADGROUP", "concurrency", options.concurrency, 1),

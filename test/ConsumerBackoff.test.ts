@@ -5,7 +5,7 @@
  * of times) steps the schedule no more than `maxSteps` times.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Data, Effect, Schedule } from "effect"
 import { defaultRetry } from "../src/Consumer.js"
 import { backoff, maxSteps } from "../src/internal/consumer/retry.js"
 
@@ -41,5 +41,60 @@ describe("Consumer retry backoff", () => {
 
   it("cap bounds every delay", () => {
     expect(backoff(defaultRetry, true, 5_000).delay(10)).toBe(5_000)
+  })
+
+  class Transient extends Data.TaggedError("Transient")<{}> {}
+  class Fatal extends Data.TaggedError("Fatal")<{}> {}
+  type Failure = Transient | Fatal
+  const isRetryable = (error: Failure) => error._tag === "Transient"
+
+  it("at a failure the schedule sees the handler's error: one it refuses is NotRetryable, one it takes waits", () => {
+    // a pure predicate that reads nothing of an error it does not expect: steppable by the count alone
+    const schedule: Schedule.Schedule<unknown, Failure | undefined> = Schedule.spaced("1 second").pipe(
+      Schedule.intersect(Schedule.recurs(3)),
+      Schedule.whileInput((error: Failure | undefined) => !(error instanceof Fatal))
+    )
+    const delays = backoff(schedule as Schedule.Schedule<unknown, unknown>, true)
+    expect(delays.after(1, new Fatal())).toBe("NotRetryable")
+    expect(delays.after(3, new Fatal())).toBe("NotRetryable")
+    expect([1, 2, 3].map((n) => delays.after(n, new Transient()))).toEqual([1_000, 1_000, 1_000])
+    // the count ends it whatever the error: that is RetriesExhausted
+    expect(delays.after(4, new Transient())).toBe("RetriesExhausted")
+    expect(delays.after(4, new Fatal())).toBe("RetriesExhausted")
+    expect(delays.countable()).toBe(true)
+  })
+
+  it("a schedule whose predicate reads its input: not steppable by the count, the failure decides, waits kept in memory", () => {
+    const schedule: Schedule.Schedule<unknown, Failure> = Schedule.spaced("1 second").pipe(
+      Schedule.intersect(Schedule.recurs(2)),
+      Schedule.whileInput(isRetryable)
+    )
+    const delays = backoff(schedule as Schedule.Schedule<unknown, unknown>, true)
+    expect(delays.after(1, new Fatal())).toBe("NotRetryable")
+    expect(delays.countable()).toBe(false)
+    // after a restart (no failure in hand) the entry is due at once
+    expect(delays.delay(1)).toBe(0)
+    expect(delays.delay(5)).toBe(0)
+    expect(delays.after(2, new Transient())).toBe(1_000)
+    // taken twice, then ended by its count
+    expect(delays.after(3, new Transient())).toBe("RetriesExhausted")
+  })
+
+  it("a defect is the schedule's input too: a predicate that does not take it ends the retries", () => {
+    const schedule: Schedule.Schedule<unknown, Failure> = Schedule.spaced("1 second").pipe(
+      Schedule.intersect(Schedule.recurs(2)),
+      Schedule.whileInput(isRetryable)
+    )
+    const delays = backoff(schedule as Schedule.Schedule<unknown, unknown>, true)
+    expect(delays.after(1, new TypeError("a bug"))).toBe("NotRetryable")
+  })
+
+  it("a schedule that reads no input is judged by the count, with or without an error", () => {
+    const delays = backoff(Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(1))), true)
+    expect(delays.after(1, new Fatal())).toBe(1_000)
+    expect(delays.after(1, new TypeError("a bug"))).toBe(1_000)
+    expect(delays.after(2, new Fatal())).toBe("RetriesExhausted")
+    const byDefault = backoff(defaultRetry, false, Infinity, false)
+    expect(byDefault.after(3, new Fatal())).toBe(4_000)
   })
 })

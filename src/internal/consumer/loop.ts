@@ -511,22 +511,31 @@ const batchHandler = <A, E, R, EC, RC>(
     return recurOnHandled ? Effect.void : decide(Handled({ message, value, context }))
   }
 
-  /** After a failure, with `retry`: when the entry may be handled again, or the dead-letter stream when the schedule ended. */
+  /**
+   * After a failure, with `retry`: when the entry may be handled again, or
+   * the dead-letter stream when the schedule has ended (`RetriesExhausted`)
+   * or ends on this error (`NotRetryable`: at once, as a failure that can
+   * never succeed).
+   */
   const backOff = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> => {
     const failure = LastErrors.failureOf(cause)
     const hopeless = config.hopeless(failure)
     if (hopeless !== undefined) return toDlq(message, cause, failure, hopeless, config.hopelessDeadLetter)
-    return retryLater(message, cause) ??
-      (retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter))
+    if (backoff === undefined) return retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter)
+    const next = backoff.after(message.deliveries ?? 1, failure)
+    if (next === "NotRetryable") return toDlq(message, cause, failure, "NotRetryable", config.hopelessDeadLetter)
+    if (next === "RetriesExhausted") {
+      return retryDeadLetter === undefined ? Effect.void : toDlq(message, cause, failure, "RetriesExhausted", retryDeadLetter)
+    }
+    return retryIn(message, cause, next)
   }
 
-  /** The entry's next delivery after its backoff; `undefined` without `retry`, or when its schedule has ended. */
-  const retryLater = (message: StreamMessage, cause: Cause.Cause<E>): Effect.Effect<void, EC, RC> | undefined => {
-    const delay = backoff?.delay(message.deliveries ?? 1)
-    if (backoff === undefined || delay === undefined) return undefined
+  /** The entry's next delivery, `delay` ms from now. */
+  const retryIn = (message: StreamMessage, cause: Cause.Cause<E>, delay: number): Effect.Effect<void, EC, RC> => {
     const due = Date.now() + delay
     state.retryAt = Math.min(state.retryAt ?? Infinity, due)
-    if (!backoff.durable) state.retryDue.set(message.id, due)
+    // kept in memory when only this process can know it (the default retry, or a schedule that reads its input)
+    if (!backoff!.durable || !backoff!.countable()) state.retryDue.set(message.id, due)
     metrics.add(Metrics.retried, 1)
     return decide(RetryScheduled({ message, cause, delay: Duration.millis(delay), context }))
   }
@@ -548,8 +557,11 @@ const batchHandler = <A, E, R, EC, RC>(
         onFailure: (error) =>
           Effect.zipRight(
             Effect.logWarning(`could not dead-letter ${message.id} (${error.message}); it stays pending`),
-            // one that can never succeed and could not be moved is backed off like any failure
-            reason === "RetriesExhausted" ? Effect.void : Effect.suspend(() => retryLater(message, cause) ?? Effect.void)
+            // one that can never succeed and could not be moved is backed off by its count, like any failure
+            reason === "RetriesExhausted" ? Effect.void : Effect.suspend(() => {
+              const delay = backoff?.delay(message.deliveries ?? 1)
+              return delay === undefined ? Effect.void : retryIn(message, cause, delay)
+            })
           ),
         onSuccess: (moved) =>
           moved.has(message.id)

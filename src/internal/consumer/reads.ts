@@ -211,7 +211,7 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
   /** With `retry`: the entry's wait against its idle time (durable); with the default retry, what this process remembers. */
   const verdict = (backoff: Backoff, row: replies.PendingEntry, now: number): Verdict => {
     if (state.claimedNow.has(row.id)) return "due"
-    if (!backoff.durable) {
+    if (!backoff.durable || !backoff.countable()) {
       const due = state.retryDue.get(row.id)
       return due === undefined || due <= now ? "due" : due
     }
