@@ -1,9 +1,11 @@
 /**
  * The library consumer's scenarios: draining a backlog with default and
- * tuned options, the memory drain of a large backlog, a drain of three
+ * tuned options (and the default under an exporting tracer), the memory drain of a large backlog, a drain of three
  * streams by priority, and a self-claim recovery of a dead consumer's
  * pending entries.
  */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as replies from "../src/internal/redis/replies.js"
@@ -86,6 +88,18 @@ const drain = (ctx: Ctx, options: ConsumerOptions): Effect.Effect<Measured, unkn
     Effect.provide(Redis.layer(ctx.url))
   )
 
+/**
+ * OpenTelemetry with an exporter that drops what it gets: every span is made
+ * and ended as under a real backend, none is sent anywhere.
+ */
+const Exporting = NodeSdk.layer(() => ({
+  resource: { serviceName: "bench" },
+  spanProcessor: new SimpleSpanProcessor({
+    export: (_spans, done) => done({ code: 0 }), // ExportResultCode.SUCCESS
+    shutdown: () => Promise.resolve()
+  })
+}))
+
 const large = { size: { full: 1_000_000, quick: 50_000 } }
 
 const levels = ["high", "mid", "low"] as const
@@ -135,6 +149,11 @@ const selfClaimRecovery = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
 export const scenarios: ReadonlyArray<Scenario> = [
   backlogDrain("drain/library-default", "Consumer.run with default options", (ctx) => drain(ctx, {})),
   backlogDrain("drain/library-tuned", "Consumer.run with the bench's count and concurrency", (ctx) => drain(ctx, ctx.tuning)),
+  backlogDrain(
+    "drain/library-traced",
+    "Consumer.run with default options under an exporting OpenTelemetry tracer (a span per entry)",
+    (ctx) => Effect.provide(drain(ctx, {}), Exporting)
+  ),
   backlogDrain("drain/library-batch", "Consumer.run with handleBatch and count 1000", (ctx) => drain(ctx, { batch: true, count: 1000 })),
   backlogDrain(
     "memory/library-drain",

@@ -14,6 +14,7 @@ import * as Metrics from "./internal/consumer/metrics.js"
 import * as replies from "./internal/redis/replies.js"
 import * as Retry from "./internal/consumer/retry.js"
 import { inOneSlot } from "./internal/redis/slots.js"
+import * as Trace from "./internal/redis/trace.js"
 import * as Validate from "./internal/redis/validate.js"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
@@ -181,6 +182,17 @@ export interface CommonOptions<A, E, EC, RC> {
   readonly retry?: Schedule.Schedule<unknown, E> | false | undefined
   /** Where entries go when their `retry` schedule ends. Default: nowhere, they stay pending. */
   readonly deadLetter?: ConsumerDeadLetter | undefined
+  /**
+   * How an entry's span (`Consumer.handle`) relates to the span that wrote
+   * the entry, whose W3C trace context the producer put into the entry:
+   * `"link"` (default: a span link, the entry's work a trace of its own) or
+   * `"parent"` (the work continues the producer's trace). `false`: entries
+   * are read as they are, the trace field among their fields. Either way
+   * spans are made only under a tracer that exports.
+   */
+  readonly trace?: "link" | "parent" | false | undefined
+  /** The field the trace context is read from, kept out of `fields`. Default `Streams.traceField` (`"trace:traceparent"`). */
+  readonly traceField?: string | undefined
 }
 
 /**
@@ -364,6 +376,10 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>, batch: boo
     yield* Redis.validateName("XREADGROUP", "consumer", options.consumer)
     const retry = options.retry ?? defaultRetry
     if (retry !== false && !Schedule.isSchedule(retry)) return yield* invalid("retry must be a Schedule or false")
+    const trace = options.trace ?? "link"
+    if (trace !== false && trace !== "link" && trace !== "parent") {
+      return yield* invalid(`trace must be "link", "parent" or false, not ${JSON.stringify(trace)}`)
+    }
     const claim = options.claim === undefined ? undefined : yield* claimOf(options.claim)
     const retryDeadLetter = options.deadLetter === undefined ? undefined : yield* deadLetterOf(options.deadLetter, "deadLetter")
     yield* sharedSlot(streams, [claim?.deadLetter, retryDeadLetter])
@@ -382,9 +398,15 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>, batch: boo
       timeout: options.timeout === undefined ? undefined : yield* Validate.positiveMillis("XREADGROUP", "timeout", options.timeout),
       shutdownTimeout: yield* Validate.positiveMillis("XREADGROUP", "shutdownTimeout", options.shutdownTimeout ?? "10 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
-      interruptHandlers: options.interruptHandlers ?? false
+      interruptHandlers: options.interruptHandlers ?? false,
+      traceField: trace === false ? undefined : yield* traceFieldOf(options.traceField),
+      traceMode: trace === false ? undefined : trace
     }
   })
+
+/** `traceField`, checked: a name as a stream's would be. */
+const traceFieldOf = (field: string | undefined) =>
+  field === undefined ? Effect.succeed(Trace.defaultField) : Effect.as(Redis.validateName("XREADGROUP", "traceField", field), field)
 
 /**
  * On a Redis Cluster, the streams (and the dead-letter streams the consumer

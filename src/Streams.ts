@@ -20,6 +20,7 @@
  */
 import { Effect, Metric } from "effect"
 import * as replies from "./internal/redis/replies.js"
+import * as Trace from "./internal/redis/trace.js"
 import * as Scan from "./internal/redis/scan.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
@@ -73,7 +74,30 @@ export type Trim =
  */
 export interface XaddOptions {
   readonly trim?: Trim | undefined
+  /**
+   * Under a tracer that exports, the write runs in a span of kind
+   * `producer` (`Streams.xaddMap` / `Streams.xaddAll`) whose W3C trace
+   * context goes into every entry written, under `traceField`, for the
+   * consumer's span to link to. Default true; `false` writes no trace field.
+   * Under Effect's built-in tracer nothing is added either way.
+   */
+  readonly trace?: boolean | undefined
+  /**
+   * The field the trace context is written to. Default {@link traceField};
+   * a record that has this field already is refused (`InvalidArgument`)
+   * unless `trace` is `false`.
+   */
+  readonly traceField?: string | undefined
 }
+
+/**
+ * The field entries carry their producer's W3C trace context in, by default:
+ * `"trace:traceparent"`. Consumers read it (and keep it out of `fields`).
+ *
+ * @since 0.1.0
+ * @category tracing
+ */
+export const traceField: string = Trace.defaultField
 
 /**
  * Options of {@link read}.
@@ -126,12 +150,52 @@ const prefixArgs = (stream: string, id: string, options: XaddOptions) =>
     return [stream, ...(yield* trimArgs(options.trim)), id]
   })
 
+/** The trace field to write, and its value: the span's context; none without a span. */
+interface Traced {
+  readonly field: string
+  readonly value: string
+}
+
 /** The whole XADD argument list. */
-const xaddArgs = (prefix: ReadonlyArray<Redis.Arg>, record: Fields): Array<Redis.Arg> => {
+const xaddArgs = (prefix: ReadonlyArray<Redis.Arg>, record: Fields, traced: Traced | undefined): Array<Redis.Arg> => {
   const args = prefix.slice()
   for (const key of Object.keys(record)) args.push(key, record[key]!)
+  if (traced !== undefined) args.push(traced.field, traced.value)
   return args
 }
+
+/** The trace field of these options (checked), `undefined` with `trace: false`. */
+const traceFieldOf = (options: XaddOptions) =>
+  options.trace === false
+    ? Effect.succeed(undefined)
+    : options.traceField === undefined
+    ? Effect.succeed(Trace.defaultField)
+    : Effect.as(Redis.validateName("XADD", "traceField", options.traceField), options.traceField)
+
+const takenField = (stream: string, field: string) =>
+  RedisError.invalidArgument(
+    "XADD",
+    `a record of ${JSON.stringify(stream)} has a field ${JSON.stringify(field)}, where the trace context goes: rename it, or give another traceField, or trace: false`
+  )
+
+/**
+ * Runs `write` with the trace context to put into its entries: in a
+ * producer span when a tracer that exports is installed (and `field` is
+ * set), with none otherwise.
+ */
+const traced = <A>(
+  name: string,
+  stream: string,
+  field: string | undefined,
+  attributes: Readonly<Record<string, number>>,
+  write: (traced: Traced | undefined) => Effect.Effect<A, RedisError.RedisError, Redis.Redis>
+): Effect.Effect<A, RedisError.RedisError, Redis.Redis> =>
+  Effect.flatMap(Trace.exporting, (exporting) =>
+    !exporting || field === undefined ? write(undefined) : Effect.withSpan(
+      Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) => write({ field, value: Trace.traceparentOf(span) })),
+      name,
+      { kind: "producer", attributes: Trace.messaging(stream, { type: "send", name: "XADD" }, attributes), captureStackTrace: false }
+    ))
 
 const isEmpty = (record: Fields): boolean => {
   for (const key in record) if (Object.hasOwn(record, key)) return false
@@ -151,17 +215,21 @@ const emptyRecord = (stream: string) =>
  * @since 0.1.0
  * @category writing
  */
-export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false })(
-  function*(stream: string, id: string, record: Fields, options: XaddOptions = {}) {
+export const xaddMap = (
+  stream: string,
+  id: string,
+  record: Fields,
+  options: XaddOptions = {}
+): Effect.Effect<string, RedisError.RedisError, Redis.Redis> =>
+  Effect.gen(function*() {
     const prefix = yield* prefixArgs(stream, id, options)
     if (isEmpty(record)) return yield* emptyRecord(stream)
-    const args = xaddArgs(prefix, record)
+    const field = yield* traceFieldOf(options)
+    if (field !== undefined && Object.hasOwn(record, field)) return yield* takenField(stream, field)
     const redis = yield* Redis.Redis
-    const added = yield* Effect.flatMap(redis.send("XADD", args), (reply) => replies.string("XADD", reply))
-    yield* Metric.increment(entriesAdded)
-    return added
-  }
-)
+    return yield* traced("Streams.xaddMap", stream, field, {}, (trace) =>
+      Effect.flatMap(redis.send("XADD", xaddArgs(prefix, record, trace)), (reply) => replies.string("XADD", reply)))
+  }).pipe(Effect.tap(Metric.increment(entriesAdded)))
 
 /**
  * Appends many entries with ids `"*"`, pipelined in batches of 1000 (two
@@ -174,15 +242,28 @@ export const xaddMap = Effect.fn("Streams.xaddMap", { captureStackTrace: false }
  * @since 0.1.0
  * @category writing
  */
-export const xaddAll = Effect.fn("Streams.xaddAll")(
-  function*(stream: string, records: ReadonlyArray<Fields>, options: XaddOptions = {}) {
+export const xaddAll = (
+  stream: string,
+  records: ReadonlyArray<Fields>,
+  options: XaddOptions = {}
+): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError, Redis.Redis> =>
+  Effect.gen(function*() {
     const prefix = yield* prefixArgs(stream, "*", options)
     if (records.some(isEmpty)) return yield* emptyRecord(stream)
+    const field = yield* traceFieldOf(options)
+    if (field !== undefined && records.some((record) => Object.hasOwn(record, field))) return yield* takenField(stream, field)
     const redis = yield* Redis.Redis
+    return yield* traced("Streams.xaddAll", stream, field, { "messaging.batch.message_count": records.length }, (trace) =>
+      writeAll(redis, prefix, records, trace))
+  })
+
+/** The records in pipelined batches of {@link BATCH}, two batches on the wire at once. */
+const writeAll = (redis: Redis.Service, prefix: ReadonlyArray<Redis.Arg>, records: ReadonlyArray<Fields>, trace: Traced | undefined) =>
+  Effect.gen(function*() {
     const write = (start: number) => {
       const end = Math.min(start + BATCH, records.length)
       const batch: Array<Redis.Command> = new Array(end - start)
-      for (let i = start; i < end; i++) batch[i - start] = ["XADD", xaddArgs(prefix, records[i]!)]
+      for (let i = start; i < end; i++) batch[i - start] = ["XADD", xaddArgs(prefix, records[i]!, trace)]
       return redis.pipeline(batch).pipe(
         Effect.flatMap((results) => replies.strings("XADD", results)),
         Effect.tap((added) => Metric.incrementBy(entriesAdded, added.length))
@@ -193,11 +274,9 @@ export const xaddAll = Effect.fn("Streams.xaddAll")(
     // replies come back. Both go out on one connection in order, so entries
     // keep the order of `records`.
     const batches = yield* Effect.forEach(starts, write, { concurrency: 2 })
-    const ids = batches.flat()
-    const result: ReadonlyArray<string> = ids
-    return result
-  }
-)
+    const ids: ReadonlyArray<string> = batches.flat()
+    return ids
+  })
 
 /**
  * Reads entries with ids greater than `from` (default: from the start) with a

@@ -205,8 +205,16 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Consumer.run", (it) => 
       yield* eventually(Effect.map(Ref.get(inHandler), (all) => expect(all.length).toBe(2)))
       yield* Fiber.interrupt(fiber)
       const handleSpans = spans.filter((span) => span.name === "Consumer.handle")
-      expect(handleSpans.map((span) => span.attributes.get("id"))).toEqual(ids)
-      expect(Object.fromEntries(handleSpans[0]!.attributes)).toEqual({ stream: "s-span", group: "g", consumer: "c", id: ids[0] })
+      expect(handleSpans.map((span) => span.attributes.get("messaging.message.id"))).toEqual(ids)
+      expect(Object.fromEntries(handleSpans[0]!.attributes)).toEqual({
+        "messaging.system": "redis",
+        "messaging.destination.name": "s-span",
+        "messaging.consumer.group.name": "g",
+        "messaging.client.id": "c",
+        "messaging.message.id": ids[0],
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process"
+      })
       expect(handleSpans[0]!.kind).toBe("consumer")
       expect(handleSpans.map((span) => span.spanId)).toEqual(yield* Ref.get(inHandler))
       expect(handleSpans.every((span) => span.status._tag === "Ended")).toBe(true)

@@ -149,7 +149,9 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         ["claim count", { streams, claim: { idle: 1000, count: 0 } }, /claim.count/],
         ["claim dead letter by idle", { streams, claim: { idle: 1000, deadLetter: { idle: 5 } } }, /not idle/],
         ["claim dead letter without deliveries", { streams, claim: { idle: 1000, deadLetter: {} } }, /needs deliveries/],
-        ["retry not a schedule", { streams, retry: { delay: 5 } as unknown as Schedule.Schedule<unknown> }, /retry must be a Schedule or false/]
+        ["retry not a schedule", { streams, retry: { delay: 5 } as unknown as Schedule.Schedule<unknown> }, /retry must be a Schedule or false/],
+        ["trace not a mode", { streams, trace: "child" as unknown as "link" }, /trace must be "link", "parent" or false/],
+        ["a bad trace field", { streams, traceField: "trace field" }, /traceField.*whitespace/]
       ]
       for (const [what, options, message] of cases) {
         const error = yield* refused(options)

@@ -16,6 +16,7 @@ const scenarioNames = [
   "drain/raw-count1",
   "drain/library-default",
   "drain/library-tuned",
+  "drain/library-traced",
   "drain/library-batch",
   "drain/library-3-streams",
   "live/library-3-consumers",

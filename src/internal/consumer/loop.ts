@@ -43,7 +43,8 @@
  *   without closing (ioredis would wait on it forever) is then retried like
  *   any lost connection.
  */
-import { Cause, Duration, Effect, Exit, Fiber, FiberRef, Option, Schedule } from "effect"
+import type { Tracer } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Option, Schedule } from "effect"
 import * as Redis from "../../Redis.js"
 import * as RedisError from "../../RedisError.js"
 import type { ConsumerContext, Control, StreamMessage } from "./data.js"
@@ -54,6 +55,7 @@ import { reads } from "./reads.js"
 import * as Next from "./next.js"
 import { deadLetter } from "../gc/pass.js"
 import * as LastErrors from "../gc/lastErrors.js"
+import * as Trace from "../redis/trace.js"
 import { describeFailure } from "../gc/failure.js"
 
 /** How long past its block time a read may take before its connection is presumed dead. */
@@ -71,6 +73,8 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly reconnect: Schedule.Schedule<unknown, RedisError.RedisError>
   readonly interruptHandlers: boolean
   readonly shutdownTimeout: number
+  /** How an entry's span relates to the producer's span it carries; `undefined`: not at all. */
+  readonly traceMode: "link" | "parent" | undefined
   readonly handling: Handling<A, E, R>
   /** Of a handler's failure: why it can never succeed (then it is dead-lettered at once, to `hopelessDeadLetter`), or `undefined`. */
   readonly hopeless: (failure: unknown) => "NotRetryable" | "DecodeFailed" | undefined
@@ -99,13 +103,6 @@ interface AckCommands {
 type Outcome =
   | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
   | { readonly _tag: "Failed"; readonly error: RedisError.RedisError; readonly retry: boolean }
-
-/**
- * Effect's built-in tracer: its spans go nowhere but cost more than the
- * rest of an entry's handling, so entries get spans only under another
- * tracer (an exporter such as `@effect/opentelemetry`).
- */
-const builtInTracer = Effect.runSync(Effect.tracer)
 
 const silent = (block: number) =>
   new RedisError.RedisError({
@@ -255,7 +252,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     const connection = yield* redis.dedicated(consumer)
     const metrics = yield* Metrics.recorder(streams.join(","), group)
     const driver = yield* Schedule.driver(config.reconnect)
-    const tracing = (yield* FiberRef.get(FiberRef.currentTracerEnabled)) && (yield* Effect.tracer) !== builtInTracer
+    const tracing = yield* Trace.exporting
     const handleBatch = batchHandler(config, state, metrics, tracing, redis)
     const reader = reads({ ...config, group, consumer }, state)
     if (config.heartbeat !== undefined) yield* Effect.forkScoped(heartbeat(redis, context, config.heartbeat, state))
@@ -487,13 +484,32 @@ const batchHandler = <A, E, R, EC, RC>(
   const handleOne = (message: StreamMessage): Effect.Effect<A, E, R> =>
     handling._tag === "Each" ? guarded(handling.handle, message) : Effect.dieMessage("handleOne without a handler")
 
-  const spanned = (message: StreamMessage) =>
+  /** OpenTelemetry's messaging attributes of the span of one entry, or of a batch. */
+  const processing = (stream: string, more: Readonly<Record<string, string | number>>) =>
+    Trace.messaging(stream, { type: "process", name: "process" }, { "messaging.consumer.group.name": group, "messaging.client.id": consumer, ...more })
+
+  /** The producer's span an entry carries, or none (a malformed one is logged, and the entry handled all the same). */
+  const producerOf = (message: StreamMessage): Effect.Effect<Option.Option<Tracer.ExternalSpan>> => {
+    const carried = config.traceMode === undefined ? undefined : Trace.carried.get(message)
+    if (carried === undefined) return Effect.succeedNone
+    const span = Trace.parse(carried)
+    return Option.isSome(span) ? Effect.succeed(span) : Effect.as(
+      Effect.logWarning(`${message.id} of ${message.stream} carries a malformed trace context (${JSON.stringify(carried.slice(0, 100))}); its span starts without a link`),
+      span
+    )
+  }
+
+  const linkTo = (span: Tracer.ExternalSpan): Tracer.SpanLink => ({ _tag: "SpanLink", span, attributes: {} })
+
+  const spanned = (message: StreamMessage): Effect.Effect<A, E, R> =>
     tracing
-      ? Effect.withSpan(handleOne(message), "Consumer.handle", {
-        attributes: { stream: message.stream, group, consumer, id: message.id },
-        kind: "consumer",
-        captureStackTrace: false
-      })
+      ? Effect.flatMap(producerOf(message), (producer) =>
+        Effect.withSpan(handleOne(message), "Consumer.handle", {
+          attributes: processing(message.stream, { "messaging.message.id": message.id }),
+          kind: "consumer",
+          captureStackTrace: false,
+          ...(Option.isNone(producer) ? {} : config.traceMode === "parent" ? { parent: producer.value } : { links: [linkTo(producer.value)] })
+        }))
       : handleOne(message)
 
   /** A handled entry's bookkeeping: released, its ack queued, its recorded error to be forgotten. */
@@ -552,7 +568,16 @@ const batchHandler = <A, E, R, EC, RC>(
     const dlq = target.dlq(message.stream)
     const entry = { id: message.id, consumer, idle: 0, deliveries, reason, failure }
     return deadLetter(redis, { stream: message.stream, group, dlq, includeMessage: target.includeMessage }, [entry]).pipe(
-      Effect.withSpan("Consumer.deadLetter", { attributes: { stream: message.stream, group, consumer, id: message.id, dlq, reason }, captureStackTrace: false }),
+      Effect.withSpan("Consumer.deadLetter", {
+        attributes: Trace.messaging(message.stream, { type: "send", name: "dead-letter" }, {
+          "messaging.consumer.group.name": group,
+          "messaging.client.id": consumer,
+          "messaging.message.id": message.id,
+          "effect_redis_streams.dlq": dlq,
+          "effect_redis_streams.reason": reason
+        }),
+        captureStackTrace: false
+      }),
       Effect.matchEffect({
         onFailure: (error) =>
           Effect.zipRight(
@@ -702,11 +727,14 @@ const batchHandler = <A, E, R, EC, RC>(
     const startedAt = performance.now()
     return Effect.matchCauseEffect(
       tracing
-        ? Effect.withSpan(effect, "Consumer.handleBatch", {
-          attributes: { stream: context.stream, group, consumer, count: messages.length },
-          kind: "consumer",
-          captureStackTrace: false
-        })
+        ? Effect.flatMap(Effect.forEach(messages, producerOf), (producers) =>
+          Effect.withSpan(effect, "Consumer.handleBatch", {
+            attributes: processing(context.stream, { "messaging.batch.message_count": messages.length }),
+            kind: "consumer",
+            captureStackTrace: false,
+            // a batch has no one parent: it links to the span of every entry that carries one
+            links: producers.flatMap((producer) => Option.isSome(producer) ? [linkTo(producer.value)] : [])
+          }))
         : effect,
       {
         onSuccess: (value) => {

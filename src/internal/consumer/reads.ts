@@ -26,6 +26,7 @@ import type { Backoff } from "./retry.js"
 import type { DeadLetterTarget } from "../gc/pass.js"
 import { deadLetter } from "../gc/pass.js"
 import * as replies from "../redis/replies.js"
+import * as Trace from "../redis/trace.js"
 
 /** A read of the group. */
 export type Read =
@@ -77,6 +78,8 @@ export interface ReadSettings {
   readonly consumer: string
   readonly count: number
   readonly block: number
+  /** The field entries carry their trace context in (kept out of `fields`); `undefined` with `trace: false`. */
+  readonly traceField: string | undefined
   readonly backoff: Backoff | undefined
   /** Where retries that ran out go; `undefined`: they stay pending (for gc). */
   readonly retryDeadLetter: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean } | undefined
@@ -114,7 +117,7 @@ export interface Trips {
 
 /** The reads of one consumer. */
 export const reads = (settings: ReadSettings, state: ReadState) => {
-  const { consumer, count, group, streams } = settings
+  const { consumer, count, group, streams, traceField } = settings
   const indexOf = new Map(streams.map((stream, i) => [stream, i]))
 
   /** Messages of an XREADGROUP reply; `deliveries` by stream index and id (new entries: 1). */
@@ -127,12 +130,16 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
       const parsed = replies.groupRead("XREADGROUP", reply, (stream) => {
         const i = indexOf.get(stream) ?? 0
         const counts = deliveries?.[i]
-        return (id, fields) => {
+        return (id, fields, trace) => {
           last[i] = id
           if (fields === null) trimmed.push({ stream, id, acked: false })
-          else messages.push({ stream, group, consumer, id, fields, deliveries: counts?.get(id) ?? 1 })
+          else {
+            const message: StreamMessage = { stream, group, consumer, id, fields, deliveries: counts?.get(id) ?? 1 }
+            if (trace !== undefined) Trace.carried.set(message, trace)
+            messages.push(message)
+          }
         }
-      })
+      }, traceField)
       return Effect.as(parsed, { messages, trimmed, last })
     })
 
@@ -249,12 +256,16 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
       for (let k = 0; k < claims.length; k++) {
         const [i, rows] = claims[k]!
         const stream = streams[i]!
-        const got = new Map<string, Record<string, string> | null>()
-        yield* replies.groupRead("XCLAIM", [[stream, claimedReplies[k]]], () => (id, fields) => got.set(id, fields))
+        const got = new Map<string, { readonly fields: Record<string, string> | null; readonly trace: string | undefined }>()
+        yield* replies.groupRead("XCLAIM", [[stream, claimedReplies[k]]], () => (id, fields, trace) => got.set(id, { fields, trace }), traceField)
         for (const row of rows) {
-          const fields = got.get(row.id)
-          if (fields === undefined || fields === null) missing.push({ stream, id: row.id })
-          else messages.push({ stream, group, consumer, id: row.id, fields, deliveries: row.deliveries + 1 })
+          const entry = got.get(row.id)
+          if (entry === undefined || entry.fields === null) missing.push({ stream, id: row.id })
+          else {
+            const message: StreamMessage = { stream, group, consumer, id: row.id, fields: entry.fields, deliveries: row.deliveries + 1 }
+            if (entry.trace !== undefined) Trace.carried.set(message, entry.trace)
+            messages.push(message)
+          }
         }
       }
       return {

@@ -7,6 +7,7 @@
  * - `validate.ts`: checks of counts and durations, one error for each
  * - `replies.ts`: the parsers of every reply shape the library reads
  * - `scan.ts`: SCAN over each master (`scan.ts` builds on `Redis.ts`)
+ * - `trace.ts`: the W3C trace context entries carry from producer to consumer
  * Only `RedisError.ts` and the other ground-floor modules lie below it.
  *
  * The shape of a Redis command as the library sends it: a name and its

@@ -81,12 +81,14 @@ export const entries = (command: string, reply: unknown): Effect.Effect<Readonly
  * returns what gets each of its entries (the id, and the fields as a record,
  * `null` for an entry trimmed while pending), in reply order, with no array
  * of entries in between. Fails, having called back for none, when the reply
- * has another shape.
+ * has another shape. With `traceField`, that field is not among the fields:
+ * its value comes as `trace`.
  */
 export const groupRead = (
   command: string,
   reply: unknown,
-  onStream: (stream: string) => (id: string, fields: Record<string, string> | null) => void
+  onStream: (stream: string) => (id: string, fields: Record<string, string> | null, trace: string | undefined) => void,
+  traceField?: string
 ): Effect.Effect<void, RedisError.RedisError> => {
   if (reply === null) return Effect.void
   if (!Array.isArray(reply)) return Effect.fail(unexpected(command, reply))
@@ -101,7 +103,18 @@ export const groupRead = (
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!
       const kvs = item[1]
-      onEntry(item[0], Array.isArray(kvs) ? fieldsToRecord(kvs) : null)
+      if (!Array.isArray(kvs)) onEntry(item[0], null, undefined)
+      else if (traceField === undefined) onEntry(item[0], fieldsToRecord(kvs), undefined)
+      else {
+        const fields = new Fields()
+        let trace: string | undefined
+        for (let j = 0; j + 1 < kvs.length; j += 2) {
+          const key = String(kvs[j])
+          if (key === traceField) trace = String(kvs[j + 1])
+          else fields[key] = String(kvs[j + 1])
+        }
+        onEntry(item[0], fields, trace)
+      }
     }
   }
   return Effect.void
