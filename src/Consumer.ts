@@ -16,6 +16,7 @@ import * as Retry from "./internal/consumer/retry.js"
 import { inOneSlot } from "./internal/redis/slots.js"
 import * as Trace from "./internal/redis/trace.js"
 import * as Validate from "./internal/redis/validate.js"
+import type * as Channel from "./Channel.js"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
 import * as Naming from "./Naming.js"
@@ -289,6 +290,26 @@ export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
 }
 
 /**
+ * Options of {@link run} with a {@link Channel.Channel}: its stream is
+ * read and its schema decodes each entry into `data`, as with `schema`
+ * (an entry that does not decode is dead-lettered at once, reason
+ * `DecodeFailed`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChannelOptions<D, I extends Channel.Encoded, RS, A, E, R, EC, RC>
+  extends Omit<CommonOptions<A, E | ParseResult.ParseError, EC, RC>, "stream" | "streams">
+{
+  readonly channel: Channel.Channel<D, I, RS>
+  readonly stream?: undefined
+  readonly streams?: undefined
+  readonly schema?: undefined
+  readonly handleBatch?: undefined
+  readonly handler: (message: DecodedMessage<D>) => Effect.Effect<A, E, R>
+}
+
+/**
  * The default `retry` schedule: a failed entry waits 1 s before its second
  * delivery, then 2 s, 4 s, … and at most 1 minute, without end.
  *
@@ -479,6 +500,12 @@ export const run: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: SchemaOptions<D, I, RS, A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
+  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: ChannelOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed
+  ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | HandlerTimeout | EC, R | RS | RC | Redis.Redis>
+  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: ChannelOptions<D, I, RS, A, E, R, EC, RC>
+  ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Options<A, E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | HandlerTimeout | EC, R | RC | Redis.Redis>
@@ -486,7 +513,7 @@ export const run: {
     options: Options<A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  options: AnyOptions<A, E, R, EC, RC>
+  options: WithChannel<AnyOptions<A, E, R, EC, RC>>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> => runEither(options)
 
 /** The options of every form of {@link run}, as its implementation takes them. */
@@ -495,7 +522,34 @@ type AnyOptions<A, E, R, EC, RC> =
   | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
   | BatchOptions<E, R, EC, RC>
 
+/** The options of every form, a channel among them, as the implementations take them. */
+type WithChannel<O> =
+  | O
+  | (Omit<O, "stream" | "streams" | "schema" | "handler"> & {
+    readonly channel: { readonly stream: string; readonly schema: Schema.Schema.Any }
+    readonly stream?: undefined
+    readonly streams?: undefined
+    readonly schema?: undefined
+  })
+
+/** A `channel` option as the `stream` and `schema` it stands for; given with either of them, refused. */
+const resolveChannel = <O extends { readonly stream?: string | undefined; readonly streams?: unknown; readonly schema?: unknown }>(
+  options: WithChannel<O>
+): Effect.Effect<O, RedisError.RedisError> => {
+  if (!("channel" in options) || options.channel === undefined) return Effect.succeed(options as O)
+  const { channel, ...rest } = options
+  if (rest.stream !== undefined || rest.streams !== undefined || rest.schema !== undefined) {
+    return invalid("give channel, or stream/streams with schema: a channel names its stream and schema")
+  }
+  return Effect.succeed({ ...rest, stream: channel.stream, schema: channel.schema } as unknown as O)
+}
+
 const runEither = <A, E, R, EC, RC>(
+  options: WithChannel<AnyOptions<A, E, R, EC, RC>>
+): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
+  Effect.flatMap(resolveChannel(options), runResolved)
+
+const runResolved = <A, E, R, EC, RC>(
   options: AnyOptions<A, E, R, EC, RC>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
   options.handleBatch !== undefined
@@ -673,6 +727,12 @@ export const layerGroup: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
+  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<ChannelOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+  ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
+  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<ChannelOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
+  ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Omit<Options<A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
@@ -680,13 +740,16 @@ export const layerGroup: {
     options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  options: (
-    | Omit<Options<A, E, R, EC, RC>, "consumer">
-    | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">
-    | Omit<BatchOptions<E, R, EC, RC>, "consumer">
-  ) & GroupSetup
+  given: WithChannel<
+    (
+      | Omit<Options<A, E, R, EC, RC>, "consumer">
+      | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">
+      | Omit<BatchOptions<E, R, EC, RC>, "consumer">
+    ) & GroupSetup
+  >
 ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis> =>
   Layer.scopedDiscard(Effect.gen(function*() {
+    const options = yield* resolveChannel(given)
     const { consumers, create, exitWhenStopped, gc, name, ...runOptions } = options
     const builder = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
       Effect.succeed(fiber as Fiber.RuntimeFiber<unknown, unknown>)
@@ -697,7 +760,7 @@ export const layerGroup: {
     const fibers = yield* FiberSet.make()
     for (let i = 0; i < count; i++) {
       const consumer = groupMember(options.group, name, i)
-      const member = runEither({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
+      const member = runResolved({ ...runOptions, consumer } as Options<A, E, R, EC, RC>).pipe(
         restartOnDefect(consumer),
         Effect.tapErrorCause((cause) => stopped(consumer, cause)),
         Effect.annotateLogs({ module: "Consumer", group: options.group, consumer })
@@ -710,7 +773,7 @@ export const layerGroup: {
       }
     }
     if (exitWhenStopped !== false) yield* Effect.forkScoped(endWhenEmpty(fibers, options.group, builder))
-  }).pipe(Effect.withSpan("Consumer.layerGroup", { attributes: { group: options.group } })))
+  }).pipe(Effect.withSpan("Consumer.layerGroup", { attributes: { group: given.group } })))
 
 /**
  * Once every consumer of a `layerGroup` has stopped while the layer is up,

@@ -37,6 +37,11 @@ export * as Streams from "./Streams.js"
 /**
  * @since 0.1.0
  */
+export * as Channel from "./Channel.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Gc from "./Gc.js"
 
 /**
