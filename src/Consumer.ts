@@ -9,6 +9,7 @@ import type { Duration, ParseResult } from "effect"
 import { Cause, Effect, Fiber, FiberSet, Layer, Option, Schedule, Schema } from "effect"
 import type { Control, ControlEvent, DecodedMessage, PartialFailure, StreamMessage } from "./internal/consumer/data.js"
 import { defaultControl, HandlerTimeout } from "./internal/consumer/data.js"
+import * as Health from "./internal/consumer/health.js"
 import * as Loop from "./internal/consumer/loop.js"
 import * as Metrics from "./internal/consumer/metrics.js"
 import * as replies from "./internal/redis/replies.js"
@@ -811,6 +812,55 @@ export const metrics = {
   deadLettered: Metrics.deadLettered,
   handlerDuration: Metrics.handlerDuration
 } as const
+
+export type {
+  /**
+   * @since 0.1.0
+   * @category health
+   */
+  ConsumerHealth,
+  /**
+   * @since 0.1.0
+   * @category health
+   */
+  ConsumerState,
+  /**
+   * @since 0.1.0
+   * @category health
+   */
+  Readiness
+} from "./internal/consumer/health.js"
+
+/**
+ * Every consumer running in this process (`run` or `layerGroup`, from any
+ * runtime), for a health endpoint: whether its connection works, when its
+ * last read returned, its pending entries and its group's lag. Pending and
+ * lag come from `Groups.stats`, given up after `timeout` (default 1 second):
+ * `undefined` when Redis did not answer in time. It never fails for Redis.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const health = (
+  options: { readonly timeout?: Duration.DurationInput | undefined } = {}
+): Effect.Effect<ReadonlyArray<Health.ConsumerHealth>, RedisError.RedisError, Redis.Redis> =>
+  Effect.flatMap(Validate.positiveMillis("Consumer.health", "timeout", options.timeout ?? "1 second"), Health.health)
+
+/**
+ * Whether every consumer running in this process has read lately: each is
+ * connected and its loop took a read's reply at most `maxAge` ago (default
+ * 30 seconds; keep it above `block` plus the longest batch a consumer
+ * handles, since a consumer busy with a batch reads again only after it).
+ * A consumer that has not read yet is not ready. With no consumer running,
+ * it is ready. In memory, without a round trip to Redis.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const readiness = (
+  options: { readonly maxAge?: Duration.DurationInput | undefined } = {}
+): Effect.Effect<Health.Readiness, RedisError.RedisError> =>
+  Effect.map(Validate.positiveMillis("Consumer.readiness", "maxAge", options.maxAge ?? "30 seconds"), Health.readiness)
 
 const unblockWhere = (matches: (name: string) => boolean) =>
   Effect.gen(function*() {

@@ -25,6 +25,8 @@
  * | `GET /api/dlq/:dlq?count=N` | `Gc.deadLetters` |
  * | `POST /api/dlq/:dlq/redrive?count=N&stream=S` | `Gc.redrive` |
  * | `POST /api/streams/:stream/groups/:group/gc?dryRun=true` | one `Gc.collect` pass, its actions |
+ * | `GET /healthz` | 200 when Redis answers PING within `probes.timeout`, else 503 |
+ * | `GET /readyz` | 200 when Redis answers and every consumer of this process read within `probes.maxAge` (`Consumer.readiness`), else 503 |
  *
  * Keys in paths are URL-encoded (names contain `/`). Bad input gets a 4xx
  * with `{ error, message }` (a `RedisError`'s reason, or `Unauthorized`,
@@ -40,7 +42,7 @@
  * own is refused with 403 (so a page elsewhere cannot redrive through an
  * operator's browser); with `token` set every `/api/*` request needs
  * `Authorization: Bearer <token>` (the page reads it from its `#token=`
- * fragment); every key a request names must match `pattern` (404
+ * fragment; the probes need none: their bodies hold counts, no names); every key a request names must match `pattern` (404
  * otherwise); `count` is at most 1 000.
  *
  * @since 0.1.0
@@ -62,6 +64,7 @@ import type { Snapshot } from "./internal/dashboard/data.js"
 import * as Data_ from "./internal/dashboard/data.js"
 import * as Glob from "./internal/dashboard/glob.js"
 import { page } from "./internal/dashboard/page.js"
+import * as Probes from "./internal/dashboard/probes.js"
 import * as Validate from "./internal/redis/validate.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -120,6 +123,15 @@ export interface Options {
    * controls is refused with 403. Default none.
    */
   readonly allowedHosts?: ReadonlyArray<string> | undefined
+  /**
+   * The probes: how long Redis may take to answer PING (`timeout`, default
+   * 1 second), and how long ago every consumer running in this process
+   * may have last read for `/readyz` (`maxAge`, default 30 seconds).
+   */
+  readonly probes?: {
+    readonly timeout?: Duration.DurationInput | undefined
+    readonly maxAge?: Duration.DurationInput | undefined
+  } | undefined
 }
 
 /**
@@ -244,6 +256,8 @@ interface Settings {
   readonly idle: number
   readonly readOnly: boolean
   readonly token: Option.Option<string>
+  readonly probeTimeout: number
+  readonly readyMaxAge: number
 }
 
 const settingsOf = (options: Options): Effect.Effect<Settings, RedisError.RedisError> =>
@@ -264,7 +278,9 @@ const settingsOf = (options: Options): Effect.Effect<Settings, RedisError.RedisE
       samples: Math.max(2, Math.ceil(history / interval)),
       idle,
       readOnly: options.readOnly ?? false,
-      token
+      token,
+      probeTimeout: yield* Validate.positiveMillis("Dashboard", "probes.timeout", options.probes?.timeout ?? "1 second"),
+      readyMaxAge: yield* Validate.positiveMillis("Dashboard", "probes.maxAge", options.probes?.maxAge ?? "30 seconds")
     }
   })
 
@@ -354,8 +370,8 @@ export const make = (
     )
 
     // Every route decides its own authorisation, in one of three ways: the
-    // page (known Host only: it holds no data), reads (and the token), writes
-    // (and not read-only, and same-origin).
+    // page and the probes (known Host only: they hold no data), reads (and
+    // the token), writes (and not read-only, and same-origin).
     const api = Effect.zipRight(knownHost(settings), bearer(settings))
     const read = <A>(handler: Handler<A>) => json(Effect.zipRight(api, handler)).pipe(withRedis)
     const write = <A>(handler: Handler<A>) =>
@@ -366,6 +382,13 @@ export const make = (
           : Effect.zipRight(sameOrigin, handler)
       )).pipe(withRedis)
     const streamParam = Effect.flatMap(param("stream"), (stream) => scoped(settings, stream))
+    const probe = (answer: Effect.Effect<Probes.Probe, never, Redis.Redis>) =>
+      knownHost(settings).pipe(
+        Effect.zipRight(answer),
+        Effect.map(({ body, status }) => HttpServerResponse.unsafeJson(body, { status, headers: { "cache-control": "no-store" } })),
+        Effect.catchTag("Refused", (refused) => Effect.succeed(errorResponse(refused.status, refused.error, refused.message))),
+        withRedis
+      )
 
     const events = Stream.concat(Stream.fromEffect(Ref.get(latest)), Stream.fromPubSub(updates)).pipe(
       Stream.map((snapshot) => encoder.encode(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`))
@@ -379,6 +402,8 @@ export const make = (
           Effect.catchTag("Refused", (refused) => Effect.succeed(errorResponse(refused.status, refused.error, refused.message)))
         )
       ),
+      HttpRouter.get("/healthz", probe(Probes.healthz(settings.probeTimeout))),
+      HttpRouter.get("/readyz", probe(Probes.readyz(settings.probeTimeout, settings.readyMaxAge))),
       HttpRouter.get("/api/snapshot", read(Ref.get(latest))),
       HttpRouter.get("/api/streams", read(Effect.map(Ref.get(latest), (snapshot) => snapshot.streams))),
       HttpRouter.get(

@@ -8,6 +8,7 @@
  * - `next.ts`: which read comes next, a pure transition (unit-tested whole)
  * - `retry.ts`: a failed entry's backoff, from its delivery count alone
  * - `metrics.ts`: counters per batch, the handler timer per entry
+ * - `health.ts`: the consumers running in this process, for health checks
  * - `loop.ts` (this module): the state machine that runs them
  * It builds on `internal/gc/` (dead-lettering, last errors) and
  * `internal/redis/`; nothing below it imports from here.
@@ -49,6 +50,7 @@ import * as Redis from "../../Redis.js"
 import * as RedisError from "../../RedisError.js"
 import type { ConsumerContext, Control, StreamMessage } from "./data.js"
 import { ControlEvent, defaultControl, PartialFailure } from "./data.js"
+import * as Health from "./health.js"
 import * as Metrics from "./metrics.js"
 import type { Batch, Read, ReadSettings, ReadState, Trips } from "./reads.js"
 import { reads } from "./reads.js"
@@ -250,6 +252,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     const { consumer, group } = context
     const redis = yield* Redis.Redis
     const connection = yield* redis.dedicated(consumer)
+    const live = yield* Health.register(streams, group, consumer)
     const metrics = yield* Metrics.recorder(streams.join(","), group)
     const driver = yield* Schedule.driver(config.reconnect)
     const tracing = yield* Trace.exporting
@@ -404,6 +407,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         // A read fiber never fails: it was interrupted by the watchdog.
         const outcome: Outcome = Exit.isSuccess(exit) ? exit.value : { _tag: "Failed", error: silent(block), retry: true }
         if (outcome._tag === "Failed") {
+          if (outcome.error.reason === "Connection") live.connected = false
           metrics.add(Metrics.readErrors, 1)
           if (outcome.retry) {
             retrying = true
@@ -415,6 +419,8 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           yield* start(exchange(startOfBacklog))
           continue
         }
+        live.lastReadAt = Date.now()
+        live.connected = true
         if (retrying) {
           retrying = false
           yield* driver.reset

@@ -4,7 +4,9 @@
  * - `data.ts` (this module): the snapshot and its history
  * - `page.ts`: the one HTML page, served as it is
  * - `glob.ts`: the key patterns the dashboard is scoped to
- * It builds on `internal/redis/` alone; nothing else imports from here.
+ * - `probes.ts`: `/healthz` and `/readyz`
+ * It builds on `internal/redis/` (and `probes.ts` on the consumers'
+ * registry in `internal/consumer/health.ts`); nothing else imports from here.
  *
  * What the dashboard shows, and how it is read: one refresh is a SCAN and
  * one pipeline per master (TIME, then `XINFO STREAM key FULL COUNT 1` for
