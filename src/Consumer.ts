@@ -17,7 +17,7 @@ import * as Retry from "./internal/consumer/retry.js"
 import { inOneSlot } from "./internal/redis/slots.js"
 import * as Trace from "./internal/redis/trace.js"
 import * as Validate from "./internal/redis/validate.js"
-import type * as Channel from "./Channel.js"
+import type * as Topic from "./Topic.js"
 import * as Gc from "./Gc.js"
 import * as Groups from "./Groups.js"
 import * as Naming from "./Naming.js"
@@ -291,7 +291,7 @@ export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
 }
 
 /**
- * Options of {@link run} with a {@link Channel.Channel}: its stream is
+ * Options of {@link run} with a {@link Topic.Topic}: its stream is
  * read and its schema decodes each entry into `data`, as with `schema`
  * (an entry that does not decode is dead-lettered at once, reason
  * `DecodeFailed`).
@@ -299,10 +299,10 @@ export interface SchemaOptions<D, I, RS, A, E, R, EC, RC>
  * @since 0.1.0
  * @category models
  */
-export interface ChannelOptions<D, I extends Channel.Encoded, RS, A, E, R, EC, RC>
+export interface TopicOptions<D, I extends Topic.Encoded, RS, A, E, R, EC, RC>
   extends Omit<CommonOptions<A, E | ParseResult.ParseError, EC, RC>, "stream" | "streams">
 {
-  readonly channel: Channel.Channel<D, I, RS>
+  readonly topic: Topic.Topic<D, I, RS>
   readonly stream?: undefined
   readonly streams?: undefined
   readonly schema?: undefined
@@ -501,11 +501,11 @@ export const run: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: SchemaOptions<D, I, RS, A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
-  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
-    options: ChannelOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed
+  <D, I extends Topic.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: TopicOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC> & Timed
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | HandlerTimeout | EC, R | RS | RC | Redis.Redis>
-  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
-    options: ChannelOptions<D, I, RS, A, E, R, EC, RC>
+  <D, I extends Topic.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: TopicOptions<D, I, RS, A, E, R, EC, RC>
   ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Options<A, E | HandlerTimeout, R, EC, RC> & Timed & StreamChoice
@@ -514,7 +514,7 @@ export const run: {
     options: Options<A, E, R, EC, RC> & StreamChoice
   ): Effect.Effect<A, RedisError.RedisError | E | EC, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  options: WithChannel<AnyOptions<A, E, R, EC, RC>>
+  options: WithTopic<AnyOptions<A, E, R, EC, RC>>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> => runEither(options)
 
 /** The options of every form of {@link run}, as its implementation takes them. */
@@ -523,32 +523,32 @@ type AnyOptions<A, E, R, EC, RC> =
   | SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>
   | BatchOptions<E, R, EC, RC>
 
-/** The options of every form, a channel among them, as the implementations take them. */
-type WithChannel<O> =
+/** The options of every form, a topic among them, as the implementations take them. */
+type WithTopic<O> =
   | O
   | (Omit<O, "stream" | "streams" | "schema" | "handler"> & {
-    readonly channel: { readonly stream: string; readonly schema: Schema.Schema.Any }
+    readonly topic: { readonly stream: string; readonly schema: Schema.Schema.Any }
     readonly stream?: undefined
     readonly streams?: undefined
     readonly schema?: undefined
   })
 
-/** A `channel` option as the `stream` and `schema` it stands for; given with either of them, refused. */
-const resolveChannel = <O extends { readonly stream?: string | undefined; readonly streams?: unknown; readonly schema?: unknown }>(
-  options: WithChannel<O>
+/** A `topic` option as the `stream` and `schema` it stands for; given with either of them, refused. */
+const resolveTopic = <O extends { readonly stream?: string | undefined; readonly streams?: unknown; readonly schema?: unknown }>(
+  options: WithTopic<O>
 ): Effect.Effect<O, RedisError.RedisError> => {
-  if (!("channel" in options) || options.channel === undefined) return Effect.succeed(options as O)
-  const { channel, ...rest } = options
+  if (!("topic" in options) || options.topic === undefined) return Effect.succeed(options as O)
+  const { topic, ...rest } = options
   if (rest.stream !== undefined || rest.streams !== undefined || rest.schema !== undefined) {
-    return invalid("give channel, or stream/streams with schema: a channel names its stream and schema")
+    return invalid("give topic, or stream/streams with schema: a topic names its stream and schema")
   }
-  return Effect.succeed({ ...rest, stream: channel.stream, schema: channel.schema } as unknown as O)
+  return Effect.succeed({ ...rest, stream: topic.stream, schema: topic.schema } as unknown as O)
 }
 
 const runEither = <A, E, R, EC, RC>(
-  options: WithChannel<AnyOptions<A, E, R, EC, RC>>
+  options: WithTopic<AnyOptions<A, E, R, EC, RC>>
 ): Effect.Effect<A, RedisError.RedisError | E | ParseResult.ParseError | EC, R | RC | Redis.Redis> =>
-  Effect.flatMap(resolveChannel(options), runResolved)
+  Effect.flatMap(resolveTopic(options), runResolved)
 
 const runResolved = <A, E, R, EC, RC>(
   options: AnyOptions<A, E, R, EC, RC>
@@ -728,11 +728,11 @@ export const layerGroup: {
   <D, I, RS, A, E, R, EC = never, RC = never>(
     options: Omit<SchemaOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
-  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
-    options: Omit<ChannelOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
+  <D, I extends Topic.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<TopicOptions<D, I, RS, A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
-  <D, I extends Channel.Encoded, RS, A, E, R, EC = never, RC = never>(
-    options: Omit<ChannelOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
+  <D, I extends Topic.Encoded, RS, A, E, R, EC = never, RC = never>(
+    options: Omit<TopicOptions<D, I, RS, A, E, R, EC, RC>, "consumer"> & GroupSetup
   ): Layer.Layer<never, RedisError.RedisError, R | RS | RC | Redis.Redis>
   <A, E, R, EC = never, RC = never>(
     options: Omit<Options<A, E | HandlerTimeout, R, EC, RC>, "consumer"> & GroupSetup & Timed & StreamChoice
@@ -741,7 +741,7 @@ export const layerGroup: {
     options: Omit<Options<A, E, R, EC, RC>, "consumer"> & GroupSetup & StreamChoice
   ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis>
 } = <A, E, R, EC, RC>(
-  given: WithChannel<
+  given: WithTopic<
     (
       | Omit<Options<A, E, R, EC, RC>, "consumer">
       | Omit<SchemaOptions<unknown, unknown, R, A, E, R, EC, RC>, "consumer">
@@ -750,7 +750,7 @@ export const layerGroup: {
   >
 ): Layer.Layer<never, RedisError.RedisError, R | RC | Redis.Redis> =>
   Layer.scopedDiscard(Effect.gen(function*() {
-    const options = yield* resolveChannel(given)
+    const options = yield* resolveTopic(given)
     const { consumers, create, exitWhenStopped, gc, name, ...runOptions } = options
     const builder = yield* Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) =>
       Effect.succeed(fiber as Fiber.RuntimeFiber<unknown, unknown>)

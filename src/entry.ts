@@ -15,4 +15,4 @@ requireEffect(import.meta.url)
  * @since 0.1.0
  * @category modules
  */
-export const { Channel, Consumer, Gc, Groups, MessageId, Naming, Redis, RedisError, Streams } = await import("./index.js")
+export const { Consumer, Gc, Groups, MessageId, Naming, Redis, RedisError, Streams, Topic } = await import("./index.js")

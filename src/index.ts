@@ -37,7 +37,7 @@ export * as Streams from "./Streams.js"
 /**
  * @since 0.1.0
  */
-export * as Channel from "./Channel.js"
+export * as Topic from "./Topic.js"
 
 /**
  * @since 0.1.0

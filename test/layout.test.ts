@@ -53,7 +53,7 @@ export const cyclesOf = (graph: ReadonlyMap<string, ReadonlyArray<string>>): Arr
 export const layers: ReadonlyArray<ReadonlyArray<string>> = [
   ["RedisError.ts", "Naming.ts", "MessageId.ts", "internal/edition.ts"],
   ["Redis.ts", "internal/redis/"],
-  ["Streams.ts", "Groups.ts", "Channel.ts", "testing/"],
+  ["Streams.ts", "Groups.ts", "Topic.ts", "testing/"],
   ["Gc.ts", "internal/gc/"],
   ["Consumer.ts", "internal/consumer/"],
   ["Dashboard.ts", "internal/dashboard/", "dashboard/"],

@@ -1,11 +1,12 @@
 /**
- * A stream and the Schema of its entries, shared by the code that writes it
- * and the code that consumes it: `send` and `sendAll` encode through the
- * schema before anything is written, `Consumer.run({ channel })` decodes
+ * A stream and the Schema of its entries (a topic, as Kafka's: every group
+ * of the stream gets every entry), shared by the code that writes it and
+ * the code that consumes it: `send` and `sendAll` encode through the
+ * schema before anything is written, `Consumer.run({ topic })` decodes
  * each entry into `message.data`.
  *
  * ```ts
- * const Orders = Channel.make({
+ * const Orders = Topic.make({
  *   stream: Naming.streamName("orders"),
  *   schema: Schema.Struct({
  *     id: Schema.String,
@@ -16,10 +17,10 @@
  * })
  *
  * // producer
- * yield* Channel.send(Orders, { id: "o-1", total: 42.5, placedAt: new Date(), lines: [{ sku: "a", qty: 2 }] })
+ * yield* Topic.send(Orders, { id: "o-1", total: 42.5, placedAt: new Date(), lines: [{ sku: "a", qty: 2 }] })
  *
  * // consumer: message.data is the decoded value
- * Consumer.run({ channel: Orders, group, consumer, handler: (message) => Effect.log(message.data.total) })
+ * Consumer.run({ topic: Orders, group, consumer, handler: (message) => Effect.log(message.data.total) })
  * ```
  *
  * The schema's encoded side is the entry's fields: a record of strings (an
@@ -40,7 +41,7 @@ import * as Streams from "./Streams.js"
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("effect-redis-streams/Channel")
+export const TypeId: unique symbol = Symbol.for("effect-redis-streams/Topic")
 
 /**
  * @since 0.1.0
@@ -49,7 +50,7 @@ export const TypeId: unique symbol = Symbol.for("effect-redis-streams/Channel")
 export type TypeId = typeof TypeId
 
 /**
- * What a channel's schema encodes to: an entry's fields, each a string (a
+ * What a topic's schema encodes to: an entry's fields, each a string (a
  * field that is `undefined` is left out of the entry).
  *
  * @since 0.1.0
@@ -65,7 +66,7 @@ export type Encoded = { readonly [field: string]: string | undefined }
  * @since 0.1.0
  * @category models
  */
-export interface Channel<A, I extends Encoded = Encoded, R = never> {
+export interface Topic<A, I extends Encoded = Encoded, R = never> {
   readonly [TypeId]: TypeId
   readonly stream: string
   readonly schema: Schema.Schema<A, I, R>
@@ -81,7 +82,7 @@ export interface Channel<A, I extends Encoded = Encoded, R = never> {
 export type SendOptions = Streams.XaddOptions
 
 /**
- * A channel over `stream` with `schema`. Pure: the stream's name is checked
+ * A topic over `stream` with `schema`. Pure: the stream's name is checked
  * when it is written or read (`RedisError`, `InvalidArgument`).
  *
  * @since 0.1.0
@@ -90,15 +91,15 @@ export type SendOptions = Streams.XaddOptions
 export const make = <A, I extends Encoded, R = never>(options: {
   readonly stream: string
   readonly schema: Schema.Schema<A, I, R>
-}): Channel<A, I, R> => ({ [TypeId]: TypeId, stream: options.stream, schema: options.schema })
+}): Topic<A, I, R> => ({ [TypeId]: TypeId, stream: options.stream, schema: options.schema })
 
 /**
- * Whether `u` is a {@link Channel}.
+ * Whether `u` is a {@link Topic}.
  *
  * @since 0.1.0
  * @category guards
  */
-export const isChannel = (u: unknown): u is Channel<unknown> => Predicate.hasProperty(u, TypeId)
+export const isTopic = (u: unknown): u is Topic<unknown> => Predicate.hasProperty(u, TypeId)
 
 const notAString = (stream: string, field: string, value: unknown) =>
   RedisError.invalidArgument(
@@ -119,13 +120,13 @@ const fieldsOf = (stream: string, encoded: Encoded): Effect.Effect<Streams.Field
   return Effect.succeed(fields)
 }
 
-const encodeWith = <A, I extends Encoded, R>(channel: Channel<A, I, R>) => {
-  const encode = Schema.encode(channel.schema)
-  return (value: A) => Effect.flatMap(encode(value), (encoded) => fieldsOf(channel.stream, encoded))
+const encodeWith = <A, I extends Encoded, R>(topic: Topic<A, I, R>) => {
+  const encode = Schema.encode(topic.schema)
+  return (value: A) => Effect.flatMap(encode(value), (encoded) => fieldsOf(topic.stream, encoded))
 }
 
 /**
- * Encodes `value` with the channel's schema and appends it to the channel's
+ * Encodes `value` with the topic's schema and appends it to the topic's
  * stream (`Streams.xaddMap` with id `"*"`, so in its producer span with the
  * trace context), returning the entry's id. A value that does not encode
  * fails with the schema's `ParseError`, and nothing is written.
@@ -134,11 +135,11 @@ const encodeWith = <A, I extends Encoded, R>(channel: Channel<A, I, R>) => {
  * @category writing
  */
 export const send = <A, I extends Encoded, R>(
-  channel: Channel<A, I, R>,
+  topic: Topic<A, I, R>,
   value: A,
   options?: SendOptions
 ): Effect.Effect<string, ParseResult.ParseError | RedisError.RedisError, R | Redis.Redis> =>
-  Effect.flatMap(encodeWith(channel)(value), (fields) => Streams.xaddMap(channel.stream, "*", fields, options))
+  Effect.flatMap(encodeWith(topic)(value), (fields) => Streams.xaddMap(topic.stream, "*", fields, options))
 
 /**
  * Encodes every value and appends them in order (`Streams.xaddAll`),
@@ -150,8 +151,8 @@ export const send = <A, I extends Encoded, R>(
  * @category writing
  */
 export const sendAll = <A, I extends Encoded, R>(
-  channel: Channel<A, I, R>,
+  topic: Topic<A, I, R>,
   values: Iterable<A>,
   options?: SendOptions
 ): Effect.Effect<ReadonlyArray<string>, ParseResult.ParseError | RedisError.RedisError, R | Redis.Redis> =>
-  Effect.flatMap(Effect.forEach(values, encodeWith(channel)), (records) => Streams.xaddAll(channel.stream, records, options))
+  Effect.flatMap(Effect.forEach(values, encodeWith(topic)), (records) => Streams.xaddAll(topic.stream, records, options))
