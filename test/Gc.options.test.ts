@@ -1,6 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, Random } from "effect"
 import * as Gc from "../src/Gc.js"
+import * as Groups from "../src/Groups.js"
 import * as Redis from "../src/Redis.js"
 import type * as RedisError from "../src/RedisError.js"
 import { RedisTest } from "../src/testing/index.js"
@@ -207,6 +208,10 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Gc.collect: bad input",
         Gc.collect(stream, group, { dlq: { deliveries: -1 } }),
         Gc.collect(stream, group, { rebalance: { deliveries: 1.5 } }),
         Gc.collect(stream, group, { rebalance: { idle: "soon" as never } }),
+        // NaN (a misparsed environment variable) is not zero: it would hand over every pending entry at once
+        Gc.collect(stream, group, { rebalance: { idle: NaN } }),
+        Gc.collect(stream, group, { dlq: { idle: Number("ten") } }),
+        Groups.deregisterIdle(stream, group, NaN),
         Gc.collect(stream, group, { dlq: { stream: "" } }),
         Gc.deadLetters(""),
         Gc.redrive("stream/dlq", { count: -1 })

@@ -17,8 +17,14 @@ const isNegative = (input: unknown): boolean =>
   (typeof input === "string" && /^\s*-/.test(input)) ||
   (Array.isArray(input) && input.some((part) => (typeof part === "number" && part < 0) || (typeof part === "bigint" && part < BigInt(0))))
 
-/** Milliseconds of a duration input: NaN when it is not one, `-Infinity` when it is negative. */
+/** A number input that is NaN, alone or in a `[seconds, nanos]` pair, which `Duration.decode` would take as zero. */
+const isNaNInput = (input: unknown): boolean =>
+  (typeof input === "number" && Number.isNaN(input)) ||
+  (Array.isArray(input) && input.some((part) => typeof part === "number" && Number.isNaN(part)))
+
+/** Milliseconds of a duration input: NaN when it is not one (NaN itself included), `-Infinity` when it is negative. */
 const millisOf = (input: unknown): number => {
+  if (isNaNInput(input)) return NaN
   if (isNegative(input)) return -Infinity
   const decoded = Duration.decodeUnknown(input)
   return Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
