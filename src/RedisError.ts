@@ -118,7 +118,7 @@ const replyReasons: ReadonlyArray<readonly [RegExp, Reason]> = [
 ]
 
 const connectionMessages =
-  /Connection is closed|Stream isn't writeable|max retries per request|Command timed out|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ended by client|Failed to refresh slots cache|None of startup nodes is available/i
+  /Connection is closed|Command aborted due to connection close|Stream isn't writeable|max retries per request|Command timed out|connect ETIMEDOUT|ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ended by client|Failed to refresh slots cache|None of startup nodes is available/i
 
 const messageOf = (cause: unknown): string =>
   cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)

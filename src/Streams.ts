@@ -18,10 +18,13 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric } from "effect"
+import type { Duration } from "effect"
+import { Effect, Metric, Schedule } from "effect"
+import * as Dedupe_ from "./internal/redis/dedupe.js"
 import * as replies from "./internal/redis/replies.js"
 import * as Trace from "./internal/redis/trace.js"
 import * as Scan from "./internal/redis/scan.js"
+import * as Validate from "./internal/redis/validate.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -91,6 +94,59 @@ export interface XaddOptions {
 }
 
 /**
+ * A deduplicated write (`xaddMap`'s `dedupe`): within `ttl` of the first
+ * write with `key` to a stream, a write with the same key writes nothing
+ * and returns the first write's id, even from another process at the same
+ * moment (one script on the server). `ttl` is at least 1 ms.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Dedupe {
+  readonly key: string
+  readonly ttl: Duration.DurationInput
+}
+
+/**
+ * {@link Dedupe} for `xaddAll`: each record's key from the record (and its
+ * index in the call).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DedupeEach {
+  readonly key: (record: Fields, index: number) => string
+  readonly ttl: Duration.DurationInput
+}
+
+/**
+ * Options of {@link xaddMap}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface XaddMapOptions extends XaddOptions {
+  /**
+   * Write at most once per key within `ttl`: a second write with the key
+   * writes nothing and returns the first write's id (even after that entry
+   * was trimmed). The key lives beside the stream, in its hash slot, and
+   * expires after `ttl`. Default none.
+   */
+  readonly dedupe?: Dedupe | undefined
+}
+
+/**
+ * Options of {@link xaddAll}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface XaddAllOptions extends XaddOptions {
+  /** Per record, as `xaddMap`'s `dedupe`: a record whose key was written within `ttl` writes nothing and gets that write's id. */
+  readonly dedupe?: DedupeEach | undefined
+}
+
+/**
  * The field entries carry their producer's W3C trace context in, by default:
  * `"trace:traceparent"`. Consumers read it (and keep it out of `fields`).
  *
@@ -118,6 +174,24 @@ const entriesAdded = Metric.counter("effect_redis_streams_entries_added", {
   description: "entries written by Streams.xaddMap and Streams.xaddAll",
   incremental: true
 })
+
+const entriesDeduplicated = Metric.counter("effect_redis_streams_entries_deduplicated", {
+  description: "writes with a dedupe key already written within its ttl: nothing written, the first write's id returned",
+  incremental: true
+})
+
+/**
+ * The metrics of writes: `added` (entries written) and `deduplicated`
+ * (writes whose dedupe key was written within its ttl, so nothing was).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = { added: entriesAdded, deduplicated: entriesDeduplicated } as const
+
+/** Counts a deduplicated write's outcome, and gives its id. */
+const settle = (outcome: Dedupe_.Written) =>
+  Effect.as(Metric.increment(outcome.written ? entriesAdded : entriesDeduplicated), outcome.id)
 
 /**
  * `[k1, v1, k2, v2, …]` to a record of strings (the seed's `kvs->map`);
@@ -210,7 +284,10 @@ const emptyRecord = (stream: string) =>
  * explicit id greater than the stream's top id. An empty record, a malformed
  * id, an id not greater than the top id and a stream name that is empty or
  * has whitespace fail with `RedisError` (`InvalidArgument`), and nothing is
- * written; a key that is not a stream fails with `WrongType`.
+ * written; a key that is not a stream fails with `WrongType`. With
+ * `dedupe`, a write whose key was written within its ttl writes nothing and
+ * returns that write's id (see {@link XaddMapOptions}); such a write is safe
+ * to repeat, so one that loses its connection is sent again, up to 5 times.
  *
  * @since 0.1.0
  * @category writing
@@ -219,17 +296,35 @@ export const xaddMap = (
   stream: string,
   id: string,
   record: Fields,
-  options: XaddOptions = {}
+  options: XaddMapOptions = {}
 ): Effect.Effect<string, RedisError.RedisError, Redis.Redis> =>
   Effect.gen(function*() {
     const prefix = yield* prefixArgs(stream, id, options)
     if (isEmpty(record)) return yield* emptyRecord(stream)
     const field = yield* traceFieldOf(options)
     if (field !== undefined && Object.hasOwn(record, field)) return yield* takenField(stream, field)
+    const dedupe = options.dedupe === undefined ? undefined : {
+      key: yield* Dedupe_.validKey(stream, options.dedupe.key),
+      ttl: yield* dedupeTtl(options.dedupe.ttl)
+    }
     const redis = yield* Redis.Redis
     return yield* traced("Streams.xaddMap", stream, field, {}, (trace) =>
-      Effect.flatMap(redis.send("XADD", xaddArgs(prefix, record, trace)), (reply) => replies.string("XADD", reply)))
-  }).pipe(Effect.tap(Metric.increment(entriesAdded)))
+      dedupe === undefined
+        ? Effect.flatMap(redis.send("XADD", xaddArgs(prefix, record, trace)), (reply) =>
+          Effect.zipLeft(replies.string("XADD", reply), Metric.increment(entriesAdded)))
+        : Effect.flatMap(resendLost(redis.send(...Dedupe_.command(dedupe.key, dedupe.ttl, xaddArgs(prefix, record, trace)))), (reply) =>
+          Effect.flatMap(Dedupe_.written(reply), settle)))
+  })
+
+const dedupeTtl = (ttl: Duration.DurationInput) => Validate.positiveMillis("XADD", "dedupe.ttl", ttl)
+
+/**
+ * A deduplicated write is safe to send again: one that failed with its
+ * connection (its reply lost, or ioredis did not re-send it) is sent again,
+ * up to 5 times over about 1.5 s, before the error is returned.
+ */
+const resendLost = <A>(write: Effect.Effect<A, RedisError.RedisError>) =>
+  Effect.retry(write, { schedule: Schedule.exponential("50 millis").pipe(Schedule.intersect(Schedule.recurs(5))), while: RedisError.isConnection })
 
 /**
  * Appends many entries with ids `"*"`, pipelined in batches of 1000 (two
@@ -245,29 +340,43 @@ export const xaddMap = (
 export const xaddAll = (
   stream: string,
   records: ReadonlyArray<Fields>,
-  options: XaddOptions = {}
+  options: XaddAllOptions = {}
 ): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError, Redis.Redis> =>
   Effect.gen(function*() {
     const prefix = yield* prefixArgs(stream, "*", options)
     if (records.some(isEmpty)) return yield* emptyRecord(stream)
     const field = yield* traceFieldOf(options)
     if (field !== undefined && records.some((record) => Object.hasOwn(record, field))) return yield* takenField(stream, field)
+    const dedupe = options.dedupe === undefined ? undefined : {
+      keys: yield* Effect.forEach(records, (record, i) => Dedupe_.validKey(stream, options.dedupe!.key(record, i))),
+      ttl: yield* dedupeTtl(options.dedupe.ttl)
+    }
     const redis = yield* Redis.Redis
     return yield* traced("Streams.xaddAll", stream, field, { "messaging.batch.message_count": records.length }, (trace) =>
-      writeAll(redis, prefix, records, trace))
+      writeAll(redis, prefix, records, trace, dedupe))
   })
 
 /** The records in pipelined batches of {@link BATCH}, two batches on the wire at once. */
-const writeAll = (redis: Redis.Service, prefix: ReadonlyArray<Redis.Arg>, records: ReadonlyArray<Fields>, trace: Traced | undefined) =>
+const writeAll = (
+  redis: Redis.Service,
+  prefix: ReadonlyArray<Redis.Arg>,
+  records: ReadonlyArray<Fields>,
+  trace: Traced | undefined,
+  dedupe: { readonly keys: ReadonlyArray<string>; readonly ttl: number } | undefined
+) =>
   Effect.gen(function*() {
+    const settleAll = (results: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError> =>
+      dedupe === undefined
+        ? Effect.tap(replies.strings("XADD", results), (added) => Metric.incrementBy(entriesAdded, added.length))
+        : Effect.forEach(results, (reply) => Effect.flatMap(Dedupe_.written(reply), settle))
     const write = (start: number) => {
       const end = Math.min(start + BATCH, records.length)
       const batch: Array<Redis.Command> = new Array(end - start)
-      for (let i = start; i < end; i++) batch[i - start] = ["XADD", xaddArgs(prefix, records[i]!, trace)]
-      return redis.pipeline(batch).pipe(
-        Effect.flatMap((results) => replies.strings("XADD", results)),
-        Effect.tap((added) => Metric.incrementBy(entriesAdded, added.length))
-      )
+      for (let i = start; i < end; i++) {
+        const args = xaddArgs(prefix, records[i]!, trace)
+        batch[i - start] = dedupe === undefined ? ["XADD", args] : Dedupe_.command(dedupe.keys[i]!, dedupe.ttl, args)
+      }
+      return Effect.flatMap(dedupe === undefined ? redis.pipeline(batch) : resendLost(redis.pipeline(batch)), settleAll)
     }
     const starts = Array.from({ length: Math.ceil(records.length / BATCH) }, (_, k) => k * BATCH)
     // Two batches on the wire at once: the next is sent while the last one's

@@ -31,7 +31,7 @@
  *
  * @since 0.1.0
  */
-import type { ParseResult } from "effect"
+import type { Duration, ParseResult } from "effect"
 import { Effect, Predicate, Schema } from "effect"
 import type * as Redis from "./Redis.js"
 import * as RedisError from "./RedisError.js"
@@ -73,13 +73,27 @@ export interface Topic<A, I extends Encoded = Encoded, R = never> {
 }
 
 /**
- * Options of {@link send} and {@link sendAll}: those of `Streams.xaddMap`
- * (trimming, trace context).
+ * Options of {@link send}: those of `Streams.xaddMap` (trimming, trace
+ * context, `dedupe`).
  *
  * @since 0.1.0
  * @category models
  */
-export type SendOptions = Streams.XaddOptions
+export type SendOptions = Streams.XaddMapOptions
+
+/**
+ * Options of {@link sendAll}: those of `Streams.xaddAll`, with each value's
+ * dedupe key taken from the value itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendAllOptions<A> extends Streams.XaddOptions {
+  readonly dedupe?: {
+    readonly key: (value: A, index: number) => string
+    readonly ttl: Duration.DurationInput
+  } | undefined
+}
 
 /**
  * A topic over `stream` with `schema`. Pure: the stream's name is checked
@@ -153,6 +167,14 @@ export const send = <A, I extends Encoded, R>(
 export const sendAll = <A, I extends Encoded, R>(
   topic: Topic<A, I, R>,
   values: Iterable<A>,
-  options?: SendOptions
-): Effect.Effect<ReadonlyArray<string>, ParseResult.ParseError | RedisError.RedisError, R | Redis.Redis> =>
-  Effect.flatMap(Effect.forEach(values, encodeWith(topic)), (records) => Streams.xaddAll(topic.stream, records, options))
+  options: SendAllOptions<A> = {}
+): Effect.Effect<ReadonlyArray<string>, ParseResult.ParseError | RedisError.RedisError, R | Redis.Redis> => {
+  const all = Array.from(values)
+  const { dedupe, ...rest } = options
+  return Effect.flatMap(Effect.forEach(all, encodeWith(topic)), (records) =>
+    Streams.xaddAll(
+      topic.stream,
+      records,
+      dedupe === undefined ? rest : { ...rest, dedupe: { key: (_, i) => dedupe.key(all[i]!, i), ttl: dedupe.ttl } }
+    ))
+}

@@ -26,6 +26,8 @@ describe("RedisError.reasonOf", () => {
     expect(RedisError.reasonOf(new Error("Connection is closed."))).toBe("Connection")
     expect(RedisError.reasonOf(Object.assign(new Error("boom"), { code: "ECONNREFUSED" }))).toBe("Connection")
     expect(RedisError.reasonOf("connect ETIMEDOUT")).toBe("Connection")
+    // ioredis' AbortError for a command (a script, say) it does not re-send after the connection closed
+    expect(RedisError.reasonOf(Object.assign(new Error("Command aborted due to connection close"), { name: "AbortError" }))).toBe("Connection")
   })
 
   it("fromCause keeps a RedisError as it is and wraps anything else", () => {

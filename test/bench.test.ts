@@ -24,6 +24,7 @@ const scenarioNames = [
   "produce/raw-awaited",
   "produce/library-xaddMap",
   "produce/library-xaddAll",
+  "produce/library-dedupe",
   "gc/library-rebalance",
   "gc/library-dlq",
   "claim/library-self-claim",

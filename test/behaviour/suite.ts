@@ -55,6 +55,22 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       expect([...(yield* Streams.allStreamKeys("stream/spread-*"))].sort()).toEqual([...streams].sort())
     }))
 
+  it.effect("deduplicated writes on streams spread over the masters, plain and hash-tagged: one entry per key, its id to every write", () =>
+    Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      for (const stream of [...streamNames("dedupe", 12), ...taggedStreams("dedupe", 3)]) {
+        const dedupe = { key: "order-1", ttl: "1 minute" } as const
+        const first = yield* Streams.xaddMap(stream, "*", { n: 1 }, { dedupe })
+        expect(yield* Streams.xaddMap(stream, "*", { n: 2 }, { dedupe }), stream).toBe(first)
+        const ids = yield* Streams.xaddAll(stream, [{ k: "a" }, { k: "b" }, { k: "a" }, { k: "order-1" }], {
+          dedupe: { key: (record) => String(record["k"]), ttl: "1 minute" }
+        })
+        expect(ids[0], stream).toBe(ids[2])
+        expect(ids[3], stream).toBe(first)
+        expect(yield* redis.send("XLEN", [stream]), stream).toBe(3)
+      }
+    }))
+
   it.scoped("groups, reads, stats and clearPending on streams spread over the masters", () =>
     Effect.gen(function*() {
       const redis = yield* Redis.Redis

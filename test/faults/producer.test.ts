@@ -4,7 +4,8 @@
  * command whose reply was lost once it has reconnected, so an entry with
  * an id of `*` may be written twice (docs/guarantees.md, "What can duplicate"),
  * and none is lost; with explicit ids the re-sent XADD is refused by the
- * server and every record is there exactly once. Counted per record.
+ * server and every record is there exactly once, as it is with dedupe keys
+ * (the re-sent write finds its key). Counted per record.
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, Either } from "effect"
@@ -68,6 +69,32 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's c
       expect(failed).toBe(0)
       // a duplicate is a re-sent write: at most twice
       expect(twice.every(([, n]) => n === 2)).toBe(true)
+    }), 60_000)
+
+  it.effect("dedupe keys under the same kills (ids *): every record exactly once, none lost", () =>
+    Effect.gen(function*() {
+      const stream = "stream/producer-kills-dedupe"
+      const batches = 200
+      const size = 100
+      const failures = yield* writtenUnderKills(
+        Array.from({ length: batches }, (_, b) =>
+          Streams.xaddAll(stream, Array.from({ length: size }, (_, i) => ({ k: `${b}:${i}` })), {
+            dedupe: { key: (record) => String(record["k"]), ttl: "10 minutes" }
+          })),
+        8,
+        15
+      )
+      const copies = new Map<string, number>()
+      for (const entry of yield* Streams.read(stream, { count: 100_000 })) {
+        const k = entry.fields!["k"]!
+        copies.set(k, (copies.get(k) ?? 0) + 1)
+      }
+      const twice = [...copies].filter(([, n]) => n > 1)
+      console.log(`[fault] producer kills (dedupe): written ${copies.size} of ${batches * size} records, ${failures.length} batches failed, ${twice.length} twice`)
+      expect(failures).toEqual([])
+      expect(copies.size).toBe(batches * size)
+      // a write ioredis re-sent after a kill found its key: no record twice
+      expect(twice).toEqual([])
     }), 60_000)
 
   it.effect("explicit ids under the same kills: every record exactly once", () =>
