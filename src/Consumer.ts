@@ -12,10 +12,10 @@ import { defaultControl, HandlerTimeout } from "./internal/consumer/data.js"
 import * as Health from "./internal/consumer/health.js"
 import * as Loop from "./internal/consumer/loop.js"
 import * as Metrics from "./internal/consumer/metrics.js"
-import * as replies from "./internal/redis/replies.js"
 import * as Retry from "./internal/consumer/retry.js"
 import { inOneSlot } from "./internal/redis/slots.js"
 import * as Trace from "./internal/redis/trace.js"
+import * as Unblock from "./internal/redis/unblock.js"
 import * as Validate from "./internal/redis/validate.js"
 import type * as Topic from "./Topic.js"
 import * as Gc from "./Gc.js"
@@ -795,7 +795,8 @@ const endWhenEmpty = <A, E>(fibers: FiberSet.FiberSet<A, E>, group: string, buil
  * fiber's metric labels; a consumer of several streams tags `stream` with
  * them all, comma-separated): `handled`, `failed`, `acked`, `trimmed`,
  * `readErrors`, `claimed` (self-claim), `retried` (failures given a
- * backoff) and `deadLettered` (moved by the consumer itself) counters, and
+ * backoff), `deadLettered` (moved by the consumer itself) and `pauses`
+ * (times it found its group paused, `Groups.pause`) counters, and
  * the `handlerDuration` timer (milliseconds).
  *
  * @since 0.1.0
@@ -810,6 +811,7 @@ export const metrics = {
   claimed: Metrics.claimed,
   retried: Metrics.retried,
   deadLettered: Metrics.deadLettered,
+  pauses: Metrics.pauses,
   handlerDuration: Metrics.handlerDuration
 } as const
 
@@ -862,23 +864,6 @@ export const readiness = (
 ): Effect.Effect<Health.Readiness, RedisError.RedisError> =>
   Effect.map(Validate.positiveMillis("Consumer.readiness", "maxAge", options.maxAge ?? "30 seconds"), Health.readiness)
 
-const unblockWhere = (matches: (name: string) => boolean) =>
-  Effect.gen(function*() {
-    const redis = yield* Redis.Redis
-    const masters = yield* redis.masters
-    const counts = yield* Effect.forEach(masters, (master) =>
-      Effect.gen(function*() {
-        const clients = yield* Effect.flatMap(master.send("CLIENT", ["LIST", "TYPE", "normal"]), replies.clientList)
-        const unblocked = yield* Effect.forEach(
-          clients.filter((client) => client.name.length > 0 && matches(client.name)),
-          (client) => master.send("CLIENT", ["UNBLOCK", client.id, "ERROR"]),
-          { concurrency: "unbounded" }
-        )
-        return unblocked.filter((reply) => Number(reply) === 1).length
-      }), { concurrency: "unbounded" })
-    return counts.reduce((a, b) => a + b, 0)
-  })
-
 /**
  * Ends the blocking read of every connection whose name matches (a string
  * matches names starting with it, a `RegExp` is tested against the name), on
@@ -891,7 +876,7 @@ const unblockWhere = (matches: (name: string) => boolean) =>
  * @category unblocking
  */
 export const unblock = (match: string | RegExp = "consumer/"): Effect.Effect<number, RedisError.RedisError, Redis.Redis> =>
-  unblockWhere(typeof match === "string" ? (name) => name.startsWith(match) : (name) => match.test(name)).pipe(
+  Unblock.unblockWhere(typeof match === "string" ? (name) => name.startsWith(match) : (name) => match.test(name), "ERROR").pipe(
     Effect.withSpan("Consumer.unblock", { attributes: { match: String(match) } })
   )
 
@@ -902,9 +887,6 @@ export const unblock = (match: string | RegExp = "consumer/"): Effect.Effect<num
  * @category unblocking
  */
 export const unblockGroup = (stream: string, group: string): Effect.Effect<number, RedisError.RedisError, Redis.Redis> =>
-  Effect.gen(function*() {
-    const redis = yield* Redis.Redis
-    const consumers = yield* Effect.flatMap(redis.send("XINFO", ["CONSUMERS", stream, group]), replies.consumerInfos)
-    const names = new Set(consumers.map((consumer) => consumer.name))
-    return yield* unblockWhere((name) => names.has(name))
-  }).pipe(Effect.withSpan("Consumer.unblockGroup", { attributes: { stream, group } }))
+  Effect.flatMap(Unblock.consumerNames(stream, group), (names) => Unblock.unblockWhere((name) => names.has(name), "ERROR")).pipe(
+    Effect.withSpan("Consumer.unblockGroup", { attributes: { stream, group } })
+  )

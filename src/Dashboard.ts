@@ -25,6 +25,7 @@
  * | `GET /api/dlq/:dlq?count=N` | `Gc.deadLetters` |
  * | `POST /api/dlq/:dlq/redrive?count=N&stream=S` | `Gc.redrive` |
  * | `POST /api/streams/:stream/groups/:group/gc?dryRun=true` | one `Gc.collect` pass, its actions |
+ * | `POST /api/streams/:stream/groups/:group/pause`, `…/resume` | `Groups.pause` / `Groups.resume`: `{ stream, group, paused }` |
  * | `GET /healthz` | 200 when Redis answers PING within `probes.timeout`, else 503 |
  * | `GET /readyz` | 200 when Redis answers and every consumer of this process read within `probes.maxAge` (`Consumer.readiness`), else 503 |
  *
@@ -330,6 +331,17 @@ const scoped = (settings: Settings, key: string) =>
     ? Effect.succeed(key)
     : Effect.fail(new Refused({ status: 404, error: "NotFound", message: `${JSON.stringify(key)} is not among the keys this dashboard shows` }))
 
+/** A pause or resume of the request's group, answered with its state now. */
+const pausing = <E, R>(
+  streamParam: Effect.Effect<string, E, R>,
+  change: (stream: string, group: string) => Effect.Effect<void, RedisError.RedisError, Redis.Redis>
+) =>
+  Effect.gen(function*() {
+    const [stream, group] = yield* Effect.all([streamParam, param("group")])
+    yield* change(stream, group)
+    return { stream, group, paused: yield* Groups.isPaused(stream, group) }
+  })
+
 /** Headers on every answer: no page may frame the dashboard (clickjacking), no type sniffing. */
 const safetyHeaders = {
   "x-frame-options": "DENY",
@@ -445,6 +457,8 @@ export const make = (
           return yield* Gc.redrive(dlq, { count, stream })
         }))
       ),
+      HttpRouter.post("/api/streams/:stream/groups/:group/pause", write(pausing(streamParam, Groups.pause))),
+      HttpRouter.post("/api/streams/:stream/groups/:group/resume", write(pausing(streamParam, Groups.resume))),
       HttpRouter.post(
         "/api/streams/:stream/groups/:group/gc",
         write(Effect.gen(function*() {

@@ -4,8 +4,10 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
+import * as Keys from "./internal/redis/keys.js"
 import * as replies from "./internal/redis/replies.js"
+import * as Unblock from "./internal/redis/unblock.js"
 import * as Validate from "./internal/redis/validate.js"
 import * as MessageId from "./MessageId.js"
 import * as Redis from "./Redis.js"
@@ -56,6 +58,8 @@ export interface GroupStats {
   readonly lastDeliveredId: string
   /** Entries of the stream not delivered to the group yet. */
   readonly unconsumed: number
+  /** Whether the group is paused ({@link pause}). */
+  readonly paused: boolean
 }
 
 const PAGE = 1000
@@ -140,6 +144,19 @@ export const create = Effect.fn("Groups.create")(
 const groupsOf = (redis: Redis.Service, stream: string) =>
   Effect.flatMap(redis.send("XINFO", ["GROUPS", stream]), replies.groupInfos)
 
+/** The group's XINFO GROUPS row; a missing group fails with `NoGroup`, a missing stream with `NoSuchKey`. */
+const groupInfoOf = (redis: Redis.Service, stream: string, group: string) =>
+  Effect.flatMap(groupsOf(redis, stream), (groups) => {
+    const info = groups.find((candidate) => candidate.name === group)
+    return info !== undefined ? Effect.succeed(info) : Effect.fail(
+      new RedisError.RedisError({
+        reason: "NoGroup",
+        command: "XINFO GROUPS",
+        message: `no consumer group ${JSON.stringify(group)} on stream ${JSON.stringify(stream)}`
+      })
+    )
+  })
+
 /**
  * The names of the stream's consumer groups. A missing stream fails with
  * `NoSuchKey`, a key that is not a stream with `WrongType`.
@@ -166,23 +183,18 @@ export const names = Effect.fn("Groups.names")(function*(stream: string) {
 export const stats = Effect.fn("Groups.stats")(function*(stream: string, group: string) {
   yield* validateStreamAndGroup("XINFO GROUPS", stream, group)
   const redis = yield* Redis.Redis
-  const info = (yield* groupsOf(redis, stream)).find((candidate) => candidate.name === group)
-  if (info === undefined) {
-    return yield* new RedisError.RedisError({
-      reason: "NoGroup",
-      command: "XINFO GROUPS",
-      message: `no consumer group ${JSON.stringify(group)} on stream ${JSON.stringify(stream)}`
-    })
-  }
+  const info = yield* groupInfoOf(redis, stream, group)
   const consumers = [...(yield* consumersOf(redis, stream, group))]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const unconsumed = info.lag ?? (yield* Streams.countAfter(stream, info.lastDeliveredId))
+  const pausedKey = Keys.pausedKeyOf(stream, group)
   const result: GroupStats = {
     name: info.name,
     consumers,
     pending: info.pending,
     lastDeliveredId: info.lastDeliveredId,
-    unconsumed
+    unconsumed,
+    paused: pausedKey !== undefined && (yield* redis.send("EXISTS", [pausedKey])) === 1
   }
   return result
 })
@@ -216,3 +228,76 @@ export const clearPending = Effect.fn("Groups.clearPending")(
     return acked
   }
 )
+
+/** The group's paused key, checked: the group exists, and its stream can have keys beside it. */
+const pausedKey = (command: string, stream: string, group: string) =>
+  Effect.gen(function*() {
+    yield* validateStreamAndGroup(command, stream, group)
+    const key = Keys.pausedKeyOf(stream, group)
+    if (key === undefined) {
+      return yield* RedisError.invalidArgument(command, `${JSON.stringify(stream)} has a "}" but no hash tag: it cannot be paused (give it a hash tag)`)
+    }
+    yield* groupInfoOf(yield* Redis.Redis, stream, group)
+    return key
+  })
+
+/**
+ * Pauses the group for every consumer of it, in every process: each starts
+ * no new handler after its next read (the running ones finish and are
+ * acked; the batch that read brought stays pending, handled first after the
+ * resume), reads nothing while the group is paused, and checks about once a
+ * second (or every `block`, when shorter) whether it was resumed. A consumer
+ * blocked on a read is woken at once (`CLIENT UNBLOCK … TIMEOUT`), not
+ * waited out; one that starts while the group is paused waits. The pause
+ * is kept in Redis (a key beside the stream, in its slot) until
+ * {@link resume}: it survives restarts. A consumer of several streams
+ * pauses when any of its groups is paused. A missing group fails with
+ * `NoGroup`; pausing a paused group keeps its first pause time.
+ *
+ * @since 0.1.0
+ * @category pausing
+ */
+export const pause = Effect.fn("Groups.pause")(function*(stream: string, group: string) {
+  const key = yield* pausedKey("Groups.pause", stream, group)
+  const redis = yield* Redis.Redis
+  yield* redis.send("SET", [key, Date.now(), "NX"])
+  const names = yield* Unblock.consumerNames(stream, group)
+  const woken = yield* Unblock.unblockWhere((name) => names.has(name), "TIMEOUT")
+  yield* Effect.annotateCurrentSpan("woken", woken)
+  yield* Effect.logDebug(`group ${group} of ${stream} paused (${woken} blocked consumers woken)`)
+})
+
+/**
+ * Resumes a paused group: its consumers read again within about a second.
+ * Resuming a group that is not paused does nothing. A missing group fails
+ * with `NoGroup`.
+ *
+ * @since 0.1.0
+ * @category pausing
+ */
+export const resume = Effect.fn("Groups.resume")(function*(stream: string, group: string) {
+  const key = yield* pausedKey("Groups.resume", stream, group)
+  const removed = yield* (yield* Redis.Redis).send("DEL", [key])
+  if (removed === 1) yield* Effect.logDebug(`group ${group} of ${stream} resumed`)
+})
+
+/**
+ * When the group was paused, if it is ({@link pause}).
+ *
+ * @since 0.1.0
+ * @category pausing
+ */
+export const pausedSince = Effect.fn("Groups.pausedSince")(function*(stream: string, group: string) {
+  const key = yield* pausedKey("Groups.pausedSince", stream, group)
+  const since = yield* (yield* Redis.Redis).send("GET", [key])
+  return since === null ? Option.none<Date>() : Option.some(new Date(Number(since)))
+})
+
+/**
+ * Whether the group is paused ({@link pause}).
+ *
+ * @since 0.1.0
+ * @category pausing
+ */
+export const isPaused = (stream: string, group: string): Effect.Effect<boolean, RedisError.RedisError, Redis.Redis> =>
+  Effect.map(pausedSince(stream, group), Option.isSome)

@@ -2,7 +2,8 @@
  * The dashboard page in a real headless Chromium (Debian's `chromium`,
  * driven by playwright-core; no browser is downloaded): it lists the stream
  * and group, follows the pending count as a consumer handles entries, shows
- * a dead-lettered entry, and its redrive button moves it back. Every wait
+ * a dead-lettered entry, its redrive button moves it back, and a group's
+ * pause and resume buttons pause and resume it. Every wait
  * polls the page for its condition with a deadline. With
  * `DASHBOARD_SCREENSHOT=docs/dashboard.png` its screenshot of the dead-letter
  * view is docs/dashboard.md's; otherwise it goes to a temporary folder.
@@ -141,6 +142,14 @@ layer(served, { excludeTestServices: true, timeout: "90 seconds" })("Dashboard i
       expect(yield* xlen(stream)).toBe(before + 1)
       yield* until(page, "the letter gone", async () => (await page.locator("[data-letter]").count()) === 0)
       expect(fs.statSync(screenshot).size).toBeGreaterThan(10_000)
+
+      // the group's pause button pauses it for every consumer, and the page shows it; resume undoes it
+      yield* Effect.promise(() => page.locator(`${row} [data-action="pause"]`).click())
+      yield* until(page, "the group paused", async () => (await page.locator(`${row} [data-field="paused"]`).count()) === 1)
+      expect(yield* Groups.isPaused(stream, group)).toBe(true)
+      yield* Effect.promise(() => page.locator(`${row} [data-action="resume"]`).click())
+      yield* until(page, "the group resumed", async () => (await page.locator(`${row} [data-field="paused"]`).count()) === 0)
+      expect(yield* Groups.isPaused(stream, group)).toBe(false)
     }))
 
   it.scoped("a DNS-rebinding page gets nothing, and a framing page shows no dashboard", () =>

@@ -9,6 +9,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { Dashboard } from "../src/dashboard/index.js"
 import * as Gc from "../src/Gc.js"
+import * as Groups from "../src/Groups.js"
 import { matcher } from "../src/internal/dashboard/glob.js"
 import * as Redis from "../src/Redis.js"
 import { RedisTest } from "../src/testing/index.js"
@@ -52,10 +53,12 @@ layer(dashboard({ token: Redacted.make(token) }), { excludeTestServices: true, t
           expect(reply.body, path).not.toContain(stream)
         }
       }
-      for (const path of [`/api/dlq/${enc(dlq)}/redrive`, `/API/dlq/${enc(dlq)}/redrive`, `/%61pi/dlq/${enc(dlq)}/redrive`, `/API/streams/${enc(stream)}/groups/${enc(group)}/gc`]) {
+      const pause = `/streams/${enc(stream)}/groups/${enc(group)}/pause`
+      for (const path of [`/api/dlq/${enc(dlq)}/redrive`, `/API/dlq/${enc(dlq)}/redrive`, `/%61pi/dlq/${enc(dlq)}/redrive`, `/API/streams/${enc(stream)}/groups/${enc(group)}/gc`, `/api${pause}`, `/API${pause}`, `/%61pi${pause}`]) {
         expect([401, 404], path).toContain((yield* raw(path, { method: "POST" })).status)
       }
       expect(yield* send("XLEN", [dlq])).toBe(1)
+      expect(yield* Groups.isPaused(stream, group)).toBe(false)
       // with the token, in any case of the scheme
       for (const scheme of ["Bearer", "bearer", "BEARER"]) {
         const reply = yield* raw("/api/snapshot", { headers: { authorization: `${scheme} ${token}` } })
@@ -122,6 +125,8 @@ layer(dashboard({ pattern: "stream/{inside*" }), { excludeTestServices: true, ti
         expect((yield* raw(`/api/dlq/${enc(names.dlq)}`)).status).toBe(expected)
         expect((yield* post(`/api/streams/${enc(names.stream)}/groups/${enc(names.group)}/gc?dryRun=true`)).status).toBe(expected)
         expect((yield* post(`/api/dlq/${enc(names.dlq)}/redrive`)).status).toBe(expected)
+        expect((yield* post(`/api/streams/${enc(names.stream)}/groups/${enc(names.group)}/pause`)).status).toBe(expected)
+        expect(yield* Groups.isPaused(names.stream, names.group)).toBe(names === inside)
       }
       expect(yield* send("XLEN", [outside.dlq])).toBe(1)
       expect(yield* send("XLEN", [inside.dlq])).toBe(0)

@@ -180,6 +180,24 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
       expect(missing.status).toBe(404)
     }))
 
+  it.effect("pauses and resumes a group; the snapshot and the group's endpoint show it; a missing group is a 404", () =>
+    Effect.gen(function*() {
+      const { group, stream } = fresh()
+      yield* setup(stream, group, 1)
+      const groupPath = `/api/streams/${enc(stream)}/groups/${enc(group)}`
+      const paused = yield* post(`${groupPath}/pause`)
+      expect(paused).toMatchObject({ status: 200, body: { stream, group, paused: true } })
+      expect(yield* Groups.isPaused(stream, group)).toBe(true)
+      expect((yield* request(groupPath)).body.paused).toBe(true)
+      const shown = yield* eventually(Effect.filterOrFail(request("/api/snapshot"), (reply) =>
+        reply.body.streams.find((s: { name: string }) => s.name === stream)?.groups[0]?.paused === true))
+      expect(shown.status).toBe(200)
+      expect((yield* request(`/api/streams/${enc(stream)}/groups`)).body[0].paused).toBe(true)
+      expect((yield* post(`${groupPath}/resume`)).body).toEqual({ stream, group, paused: false })
+      expect(yield* Groups.isPaused(stream, group)).toBe(false)
+      expect((yield* post(`/api/streams/${enc(stream)}/groups/${enc("group/nope")}/pause`)).status).toBe(404)
+    }))
+
   it.effect("refuses a write from a foreign Origin, accepts its own", () =>
     Effect.gen(function*() {
       const { dlq } = yield* deadLettered(1)
@@ -193,6 +211,10 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
         expect((yield* post(`/api/dlq/${enc(dlq)}/redrive`, { origin })).status, origin).toBe(403)
       }
       expect(yield* send("XLEN", [dlq])).toBe(1)
+      const { group, stream } = fresh()
+      yield* setup(stream, group, 1)
+      expect((yield* post(`/api/streams/${enc(stream)}/groups/${enc(group)}/pause`, { origin: "http://evil.example" })).status).toBe(403)
+      expect(yield* Groups.isPaused(stream, group)).toBe(false)
       const own = yield* post(`/api/dlq/${enc(dlq)}/redrive`, { origin: base.origin })
       expect(own.status).toBe(200)
       expect(yield* send("XLEN", [dlq])).toBe(0)
@@ -232,6 +254,8 @@ layer(dashboard({ readOnly: true }), { excludeTestServices: true, timeout: "30 s
       expect(redrive.status).toBe(403)
       expect(redrive.body.message).toContain("read-only")
       expect((yield* post(`/api/streams/${enc(stream)}/groups/${enc(group)}/gc?dryRun=true`)).status).toBe(403)
+      expect((yield* post(`/api/streams/${enc(stream)}/groups/${enc(group)}/pause`)).status).toBe(403)
+      expect(yield* Groups.isPaused(stream, group)).toBe(false)
       expect(yield* send("XLEN", [dlq])).toBe(1)
       expect((yield* request(`/api/dlq/${enc(dlq)}`)).body).toHaveLength(1)
       expect(consumer).toContain("consumer/")

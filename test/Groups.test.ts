@@ -141,7 +141,8 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
         consumers: [],
         pending: 0,
         lastDeliveredId: "0-0",
-        unconsumed: 0
+        unconsumed: 0,
+        paused: false
       })
     }))
 

@@ -91,7 +91,7 @@ describe("effect-redis-streams --help", () => {
         cli(["dlq", "redrive", "--help"]),
         cli(["streams", "--help"])
       )
-      for (const command of ["streams", "groups", "stats", "gc", "dlq list", "dlq redrive", "unblock", "clear-pending"]) {
+      for (const command of ["streams", "groups", "stats", "gc", "dlq list", "dlq redrive", "unblock", "clear-pending", "pause", "resume"]) {
         // the usage, wrapped to 80 columns, then the description indented below it
         expect(ok(top)).toMatch(new RegExp(`- ${command} \\[--url text\\] \\[--json\\][^\\n]*(\\n {4}\\S[^\\n]*)*\\n {6}[A-Z]`))
       }
@@ -286,6 +286,23 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(1)
       expect(JSON.parse(ok(yield* withServer("clear-pending", "--json", "stream/cli-clear", "group/clear")))).toEqual({ acked: 1 })
       expect((yield* Groups.stats("stream/cli-clear", "group/clear")).pending).toBe(0)
+    }), slow)
+})
+
+layer(RedisTest.layer(), { excludeTestServices: true })("CLI pause and resume", (it) => {
+  it.effect("pause and resume a group; stats shows PAUSED; a missing group is one line", () =>
+    Effect.gen(function*() {
+      yield* seed("stream/cli-pause", "group/pause", 1)
+      expect(ok(yield* withServer("pause", "stream/cli-pause", "group/pause"))).toContain("group/pause of stream/cli-pause is paused")
+      expect(yield* Groups.isPaused("stream/cli-pause", "group/pause")).toBe(true)
+      expect(ok(yield* withServer("stats", "stream/cli-pause", "group/pause"))).toContain("PAUSED")
+      const [resumed, missing] = yield* together(
+        withServer("resume", "--json", "stream/cli-pause", "group/pause"),
+        withServer("pause", "stream/cli-pause", "group/none")
+      )
+      expect(JSON.parse(ok(resumed))).toEqual({ stream: "stream/cli-pause", group: "group/pause", paused: false })
+      expect(yield* Groups.isPaused("stream/cli-pause", "group/pause")).toBe(false)
+      failedWithOneLine(missing, /NoGroup|no consumer group/)
     }), slow)
 })
 

@@ -277,6 +277,22 @@ const clearPending = Command.make("clear-pending", {
     Command.withDescription("Acknowledge the pending entries of a group, or of one consumer (they are not processed)")
   )
 
+/** `pause` or `resume`: the group's state changed, then printed. */
+const pausing = (name: "pause" | "resume", description: string) =>
+  Command.make(name, { url, json, stream, group }, ({ group, json, stream }) =>
+    Effect.zipRight(
+      name === "pause" ? Groups.pause(stream, group) : Groups.resume(stream, group),
+      Effect.flatMap(Groups.isPaused(stream, group), (paused) =>
+        print(json, { stream, group, paused }, () => `${group} of ${stream} is ${paused ? "paused" : "running"}`))
+    )).pipe(Command.withDescription(description))
+
+const pause = pausing(
+  "pause",
+  "Pause a consumer group in every process: its consumers finish what they handle, then read nothing until it is resumed"
+)
+
+const resume = pausing("resume", "Resume a paused consumer group: its consumers read again within about a second")
+
 const dashboard = Command.make("dashboard", {
   url,
   port: Options.integer("port").pipe(
@@ -339,6 +355,8 @@ export const root = Command.make("effect-redis-streams").pipe(
     dlq,
     withRedis(unblock),
     withRedis(clearPending),
+    withRedis(pause),
+    withRedis(resume),
     withRedis(dashboard)
   ])
 )

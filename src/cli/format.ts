@@ -56,7 +56,8 @@ export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: numb
     `pending ${stats.pending}`,
     `unconsumed ${stats.unconsumed}`,
     `last delivered ${stats.lastDeliveredId}`,
-    ...(dlqLength === undefined ? [] : [`dlq ${dlqLength}`])
+    ...(dlqLength === undefined ? [] : [`dlq ${dlqLength}`]),
+    ...(stats.paused ? ["PAUSED"] : [])
   ].join("  ")
   const rows = stats.consumers.map((consumer) => [consumer.name, consumer.pending, millis(consumer.idle)])
   return `${summary}\n${table(["CONSUMER", "PENDING", "IDLE"], rows)}`

@@ -151,6 +151,36 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       else expect(result._tag).toBe("Right")
     }))
 
+  it.scoped("a paused group reads nothing on streams on every master (its consumers woken from their blocks), and drains after the resume", () =>
+    Effect.gen(function*() {
+      const streams = [...streamNames("paused", 12), ...taggedStreams("paused", 3)]
+      const group = Naming.groupName("paused")
+      yield* Groups.create(streams, group)
+      const handled = yield* Ref.make(0)
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("paused", i),
+          block: "10 seconds",
+          handler: () => Ref.update(handled, (n) => n + 1)
+        })))
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n >= streams.length))
+      yield* Effect.forEach(streams, (stream) => Groups.pause(stream, group))
+      // every consumer woken long before its 10 s block ends, and none blocked again
+      yield* eventually(Effect.filterOrFail(blockedClients, (n) => n === 0), "3 seconds")
+      for (const stream of streams) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }])
+      // each consumer has checked the pause since the writes: time enough to have read them, had it read
+      const written = Date.now()
+      yield* eventually(Effect.filterOrFail(Consumer.health(), (all) =>
+        all.filter((h) => h.group === group).every((h) => (h.lastReadAt?.getTime() ?? 0) > written + 50)), "5 seconds")
+      const stats = yield* Effect.forEach(streams, (stream) => Groups.stats(stream, group))
+      expect(stats.map((s) => [s.paused, s.pending])).toEqual(streams.map(() => [true, 0]))
+      expect(yield* Ref.get(handled)).toBe(0)
+      yield* Effect.forEach(streams, (stream) => Groups.resume(stream, group))
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 2), "10 seconds")
+    }))
+
   it.scoped("consumers handle every entry of streams on every master, acking each", () =>
     Effect.gen(function*() {
       const streams = streamNames("consumed", 12)

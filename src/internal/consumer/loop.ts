@@ -57,6 +57,7 @@ import { reads } from "./reads.js"
 import * as Next from "./next.js"
 import { deadLetter } from "../gc/pass.js"
 import * as LastErrors from "../gc/lastErrors.js"
+import * as Keys from "../redis/keys.js"
 import * as Trace from "../redis/trace.js"
 import { describeFailure } from "../gc/failure.js"
 
@@ -101,9 +102,9 @@ interface AckCommands {
   readonly xacks: number
 }
 
-/** What a read fiber ends with: it never fails. */
+/** What a read fiber ends with: it never fails. `paused`: the read found the group paused (`Groups.pause`). */
 type Outcome =
-  | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch }
+  | { readonly _tag: "Read"; readonly read: Read; readonly batch: Batch; readonly paused: boolean }
   | { readonly _tag: "Failed"; readonly error: RedisError.RedisError; readonly retry: boolean }
 
 const silent = (block: number) =>
@@ -281,25 +282,42 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
     const sendAll = (commands: ReadonlyArray<Redis.Command>) =>
       commands.length === 1 ? Effect.map(connection.send(commands[0]![0], commands[0]![1]), (reply) => [reply]) : connection.pipeline(commands)
 
+    /** Whether any of the consumer's groups is paused: EXISTS of their paused keys (none for a stream that cannot have one). */
+    const pausedKeys = streams.flatMap((stream) => Keys.pausedKeyOf(stream, group) ?? [])
+    const pauseCheck: Redis.Command | undefined = pausedKeys.length === 0 ? undefined : ["EXISTS", pausedKeys]
+    const pausePoll = Math.min(block, 1_000)
+
     /**
      * The round trips of one read, the first carrying the acks not yet
-     * confirmed, which go first: a read of the backlog must not see entries
-     * already handled. Before a read that does not block they travel in one
-     * write (a pipeline); before a blocking read they are sent on their own,
-     * since the read would hold back their reply.
+     * confirmed, which go first (a read of the backlog must not see entries
+     * already handled), then the pause check. Before a read that does not
+     * block they travel in one write (a pipeline); before a blocking read
+     * they are sent on their own, since the read would hold back their
+     * reply, and a paused group's blocking read is not sent (it reads as
+     * empty). `seen.paused` says what the check found.
      */
-    const tripsWith = ({ commands: acks, xacks }: AckCommands): Trips => ({
-      first: (commands, blocks) =>
-        acks.length === 0
-          ? sendAll(commands)
-          : blocks
-          ? Effect.zipRight(Effect.tap(connection.pipeline(acks), (replies) => countAcked(replies, xacks)), sendAll(commands))
-          : Effect.map(connection.pipeline([...acks, ...commands]), (replies) => {
-            countAcked(replies, xacks)
-            return replies.slice(acks.length)
-          }),
-      next: sendAll
-    })
+    const tripsWith = ({ commands: acks, xacks }: AckCommands, seen: { paused: boolean }): Trips => {
+      const pre = pauseCheck === undefined ? acks : [...acks, pauseCheck]
+      const note = (replies: ReadonlyArray<unknown>) => {
+        countAcked(replies, xacks)
+        if (pauseCheck !== undefined) seen.paused = Number(replies[acks.length]) > 0
+      }
+      return {
+        first: (commands, blocks) =>
+          pre.length === 0
+            ? sendAll(commands)
+            : blocks
+            ? Effect.flatMap(connection.pipeline(pre), (replies) => {
+              note(replies)
+              return seen.paused ? Effect.succeed(commands.map(() => null)) : sendAll(commands)
+            })
+            : Effect.map(connection.pipeline([...pre, ...commands]), (replies) => {
+              note(replies)
+              return replies.slice(pre.length)
+            }),
+        next: sendAll
+      }
+    }
 
     /** One read in a fiber of its own: never fails (a failure is its outcome). */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
@@ -311,7 +329,8 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
         const blocks = read._tag === "New" && read.block
         if (config.backoff !== undefined && read._tag === "Backlog" && read.from.every((id) => id === "0-0")) state.retryAt = undefined
         state.deadline = Date.now() + (blocks ? block : 0) + replyGrace
-        return reader.run(tripsWith(ackCommands(acks)), read).pipe(
+        const seen = { paused: false }
+        return reader.run(tripsWith(ackCommands(acks), seen), read).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
               state.deadline = undefined
@@ -320,7 +339,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           ),
           Effect.map((batch): Outcome => {
             if (config.heartbeat !== undefined) for (const message of batch.messages) state.hold(message)
-            return { _tag: "Read", read, batch }
+            return { _tag: "Read", read, batch, paused: seen.paused }
           }),
           Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable }))
         )
@@ -352,6 +371,25 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           onSuccess: () => exchange(startOfBacklog)
         })
       )
+
+    /**
+     * While the group is paused: reads nothing, and checks the pause every
+     * `pausePoll` ms (each check counts as a read for health); once resumed,
+     * reads its backlog from the start, the batch set aside at the pause first.
+     */
+    const whilePaused = (waiting: number): Effect.Effect<Outcome> =>
+      Effect.gen(function*() {
+        yield* Effect.logInfo(`group paused: reading nothing until it is resumed (${waiting} entries of the last read stay pending)`)
+        while (true) {
+          yield* Effect.sleep(pausePoll)
+          const paused = yield* connection.send(pauseCheck![0], pauseCheck![1])
+          live.lastReadAt = Date.now()
+          live.connected = true
+          if (Number(paused) === 0) break
+        }
+        yield* Effect.logInfo("group resumed: reading again")
+        return yield* exchange(startOfBacklog)
+      }).pipe(Effect.catchAll((error) => Effect.succeed<Outcome>({ _tag: "Failed", error, retry: error.isRetryable })))
 
     // The yield lets the forked read send its command before the loop goes
     // on handling the current batch.
@@ -426,6 +464,13 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
           yield* driver.reset
         }
         const { batch, read } = outcome
+        if (outcome.paused) {
+          // the batch stays pending, handled first after the resume
+          for (const message of batch.messages) state.release(message)
+          metrics.add(Metrics.pauses, 1)
+          yield* start(whilePaused(batch.messages.length))
+          continue
+        }
         const next = nextOf(read, batch)
         if (next.ahead) yield* start(exchange(next.read))
         yield* handleBatch(batch)

@@ -53,6 +53,12 @@ export const readErrors = Metric.counter("effect_redis_streams_consumer_read_err
   incremental: true
 })
 
+/** Times the consumer found its group paused (`Groups.pause`) and stopped reading. */
+export const pauses = Metric.counter("effect_redis_streams_consumer_pauses", {
+  description: "times a consumer found its group paused and stopped reading until the resume",
+  incremental: true
+})
+
 /**
  * How long handlers take: the histogram `Metric.timerWithBoundaries` makes,
  * fed milliseconds directly (the timer would re-tag every sample).

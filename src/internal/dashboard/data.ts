@@ -9,8 +9,9 @@
  * registry in `internal/consumer/health.ts`); nothing else imports from here.
  *
  * What the dashboard shows, and how it is read: one refresh is a SCAN and
- * one pipeline per master (TIME, then `XINFO STREAM key FULL COUNT 1` for
- * every stream key it holds), whatever the number of groups and consumers.
+ * two pipelines per master (TIME, then `XINFO STREAM key FULL COUNT 1` for
+ * every stream key it holds; then EXISTS of each group's paused key),
+ * whatever the number of groups and consumers.
  * `History` keeps the recent samples (pending and lag per group, entries
  * added per stream) that the sparklines and rates are drawn from.
  */
@@ -18,6 +19,7 @@ import { Effect } from "effect"
 import * as Naming from "../../Naming.js"
 import * as Redis from "../../Redis.js"
 import type * as RedisError from "../../RedisError.js"
+import * as Keys from "../redis/keys.js"
 import * as Replies from "../redis/replies.js"
 import * as Scan from "../redis/scan.js"
 
@@ -49,6 +51,8 @@ export interface GroupView {
   /** Entries not delivered to the group yet (Redis ≥ 7); `null` when Redis cannot tell. */
   readonly lag: number | null
   readonly lastDeliveredId: string
+  /** Whether the group is paused (`Groups.pause`). */
+  readonly paused: boolean
   readonly consumers: ReadonlyArray<ConsumerView>
   readonly history: { readonly pending: ReadonlyArray<number>; readonly lag: ReadonlyArray<number | null> }
 }
@@ -100,6 +104,8 @@ export interface Snapshot {
 export interface StreamRead {
   readonly name: string
   readonly info: Replies.FullStream
+  /** Its paused groups (`Groups.pause`). */
+  readonly paused: ReadonlySet<string>
   /** The server's clock when it was read (epoch ms). */
   readonly now: number
 }
@@ -110,7 +116,32 @@ const serverMillis = (reply: unknown): number =>
 /** The command that reads one stream, its groups and their consumers. */
 export const fullInfo = (key: string): Redis.Command => ["XINFO", ["STREAM", key, "FULL", "COUNT", 1]]
 
-/** Every stream matching `pattern`: a SCAN and one pipeline per master. */
+/**
+ * The streams read, with their paused groups: one EXISTS per group, in one
+ * more pipeline on the node that holds them (each key is in its stream's slot).
+ */
+const withPaused = (
+  sender: { readonly pipeline: (commands: ReadonlyArray<Redis.Command>) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError> },
+  reads: ReadonlyArray<Omit<StreamRead, "paused">>
+): Effect.Effect<ReadonlyArray<StreamRead>, RedisError.RedisError> => {
+  const asked = reads.flatMap((read) =>
+    read.info.groups.flatMap((group) => {
+      const key = Keys.pausedKeyOf(read.name, group.name)
+      return key === undefined ? [] : [{ stream: read.name, group: group.name, key }]
+    })
+  )
+  const none = (): ReadonlyArray<StreamRead> => reads.map((read) => ({ ...read, paused: new Set<string>() }))
+  if (asked.length === 0) return Effect.sync(none)
+  return Effect.map(sender.pipeline(asked.map(({ key }): Redis.Command => ["EXISTS", [key]])), (replies) => {
+    const paused = new Map<string, Set<string>>()
+    asked.forEach(({ group, stream }, i) => {
+      if (replies[i] === 1) paused.set(stream, (paused.get(stream) ?? new Set()).add(group))
+    })
+    return reads.map((read) => ({ ...read, paused: paused.get(read.name) ?? new Set<string>() }))
+  })
+}
+
+/** Every stream matching `pattern`: a SCAN and two pipelines per master. */
 export const readStreams = (pattern: string): Effect.Effect<ReadonlyArray<StreamRead>, RedisError.RedisError, Redis.Redis> =>
   Effect.gen(function*() {
     const masters = yield* Effect.flatMap(Redis.Redis, (redis) => redis.masters)
@@ -120,16 +151,20 @@ export const readStreams = (pattern: string): Effect.Effect<ReadonlyArray<Stream
         if (keys.length === 0) return []
         const [time, ...infos] = yield* master.pipeline([["TIME", []], ...keys.map(fullInfo)])
         const now = serverMillis(time)
-        return yield* Effect.forEach(keys, (name, i) => Effect.map(Replies.fullStream(infos[i]), (info) => ({ name, info, now })))
+        const reads = yield* Effect.forEach(keys, (name, i) => Effect.map(Replies.fullStream(infos[i]), (info) => ({ name, info, now })))
+        return yield* withPaused(master, reads)
       }), { concurrency: "unbounded" })
     return perMaster.flat().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   })
 
-/** One stream read now (its groups and consumers), with the server's clock, in one round trip. */
+/** One stream read now (its groups and consumers, and which are paused), with the server's clock. */
 export const readStream = (name: string): Effect.Effect<StreamRead, RedisError.RedisError, Redis.Redis> =>
-  Effect.flatMap(Redis.Redis, (redis) => redis.pipeline([["TIME", []], fullInfo(name)])).pipe(
-    Effect.flatMap(([time, info]) => Effect.map(Replies.fullStream(info), (parsed) => ({ name, info: parsed, now: serverMillis(time) })))
-  )
+  Effect.flatMap(Redis.Redis, (redis) =>
+    redis.pipeline([["TIME", []], fullInfo(name)]).pipe(
+      Effect.flatMap(([time, info]) => Effect.map(Replies.fullStream(info), (parsed) => ({ name, info: parsed, now: serverMillis(time) }))),
+      Effect.flatMap((read) => withPaused(redis, [read])),
+      Effect.map((reads) => reads[0]!)
+    ))
 
 /** The groups of one stream as read now (for the JSON endpoint), without history. */
 export const groupsOf = (read: StreamRead, idleThreshold: number): ReadonlyArray<Omit<GroupView, "history">> =>
@@ -138,6 +173,7 @@ export const groupsOf = (read: StreamRead, idleThreshold: number): ReadonlyArray
     pending: group.pending,
     lag: group.lag ?? null,
     lastDeliveredId: group.lastDeliveredId,
+    paused: read.paused.has(group.name),
     consumers: group.consumers.map((consumer) => {
       const idle = Math.max(0, read.now - consumer.seenTime)
       return { name: consumer.name, pending: consumer.pending, idle, stale: idle > idleThreshold }

@@ -23,7 +23,7 @@ export const page = (options: { readonly interval: number; readonly readOnly: bo
   th { background: #eef0f4; font-weight: 600; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
   .stream { margin-bottom: 1.25rem; padding: .75rem; background: #fff; border: 1px solid #dde1e7; border-radius: 6px; }
   .stream h3 { margin: 0 0 .4rem; font-size: 1rem; } .meta { color: #5b6475; margin-bottom: .4rem; }
-  .stale { color: #b3261e; font-weight: 600; } .muted { color: #8a93a3; }
+  .stale { color: #b3261e; font-weight: 600; } .muted { color: #8a93a3; } .paused { color: #9a6700; font-weight: 600; }
   svg.spark { vertical-align: middle; } .legend-pending { color: #2563eb; } .legend-lag { color: #d97706; }
   button { font: inherit; padding: .2rem .7rem; cursor: pointer; } #dlq-view { margin-top: .75rem; }
   #message { margin: .5rem 0; color: #0f5132; } #message.error { color: #b3261e; }
@@ -104,14 +104,17 @@ const groupTable = (stream, groups) => {
         for (const a of actions) counts[a._tag] = (counts[a._tag] || 0) + 1;
         say("gc dry run on " + g.name + ": " + (Object.entries(counts).map(([k, v]) => v + " " + k).join(", ") || "nothing to do"));
       }, (e) => say(e.message, true));
+    const toggle = el("button", { type: "button", "data-action": g.paused ? "resume" : "pause" }, g.paused ? "resume" : "pause");
+    toggle.onclick = () => api("/api/streams/" + enc(stream) + "/groups/" + enc(g.name) + (g.paused ? "/resume" : "/pause"), { method: "POST" })
+      .then((state) => say(g.name + (state.paused ? " paused: its consumers read nothing until it is resumed" : " resumed")), (e) => say(e.message, true));
     body.append(el("tr", { "data-group": stream + "|" + g.name },
-      el("td", { text: g.name }),
+      el("td", {}, el("span", { text: g.name }), g.paused ? el("span", { class: "paused", "data-field": "paused", text: " paused" }) : ""),
       el("td", { class: "num", "data-field": "pending", text: String(g.pending) }),
       el("td", { class: "num", "data-field": "lag", text: g.lag === null ? "–" : String(g.lag) }),
       el("td", { "data-field": "last-delivered", text: g.lastDeliveredId }),
       el("td", {}, spark(g.history.pending, g.history.lag)),
       consumers,
-      el("td", {}, READ_ONLY ? "" : gc)));
+      el("td", {}, READ_ONLY ? "" : gc, READ_ONLY ? "" : " ", READ_ONLY ? "" : toggle)));
   }
   const sparkHead = el("th", {}, el("span", { class: "legend-pending", text: "pending" }), " / ",
     el("span", { class: "legend-lag", text: "lag" }));

@@ -6,8 +6,12 @@
  * - `slots.ts`: cluster hash slots, and commands whose keys would cross them
  * - `validate.ts`: checks of counts and durations, one error for each
  * - `replies.ts`: the parsers of every reply shape the library reads
- * - `scan.ts`: SCAN over each master (`scan.ts` builds on `Redis.ts`)
+ * - `scan.ts`: SCAN over each master (`scan.ts`, `dedupe.ts` and
+ *   `unblock.ts` build on `Redis.ts`)
  * - `trace.ts`: the W3C trace context entries carry from producer to consumer
+ * - `keys.ts`: keys beside a stream, in its hash slot (dedupe, pause)
+ * - `dedupe.ts`: the script of deduplicated writes
+ * - `unblock.ts`: CLIENT UNBLOCK of named connections on every master
  * Only `RedisError.ts` and the other ground-floor modules lie below it.
  *
  * The shape of a Redis command as the library sends it: a name and its

@@ -4,10 +4,8 @@
  * nothing is written and that id comes back; otherwise it writes the entry
  * and sets the key to its id, to expire after the ttl. A script runs alone
  * on the server, so two producers writing the same key at once write one
- * entry. The key lives beside the stream, in its hash slot (a Redis Cluster
- * runs the script on one node): `dedupe/{tag}<stream> <key>` for a stream
- * with a hash tag, `dedupe/{<stream>} <key>` otherwise; the space cannot
- * occur in a stream's name, so no two streams' keys collide.
+ * entry. The key lives beside the stream, in its hash slot (`keys.ts`):
+ * `dedupe/{tag}<stream> <key>` or `dedupe/{<stream>} <key>`.
  *
  * Redis 8.6's own idempotent XADD (`IDMP producer iid`) is not used, even
  * where the server has it: its window is a setting of the whole stream (at
@@ -16,9 +14,9 @@
  * `ttl`; the script keeps it on every version from 6.2 on.
  */
 import { Effect } from "effect"
-import { hashTagOf } from "../../Naming.js"
 import type * as Redis from "../../Redis.js"
 import * as RedisError from "../../RedisError.js"
+import { beside } from "./keys.js"
 
 /** KEYS: stream, dedupe key; ARGV: ttl (ms), then the XADD arguments after the key. Returns `{ 1, id }` written, `{ 0, id }` deduplicated. */
 const script = `
@@ -30,11 +28,7 @@ return {1, id}
 `
 
 /** The dedupe key of `key` on `stream`, in the stream's slot; `undefined` when none can share it (a `}` but no hash tag). */
-export const keyOf = (stream: string, key: string): string | undefined => {
-  const tag = hashTagOf(stream)
-  if (tag !== undefined) return `dedupe/{${tag}}${stream} ${key}`
-  return stream.includes("}") ? undefined : `dedupe/{${stream}} ${key}`
-}
+export const keyOf = (stream: string, key: string): string | undefined => beside("dedupe", stream, key)
 
 /** The dedupe key, checked: a non-empty string on a stream that can have one. */
 export const validKey = (stream: string, key: unknown): Effect.Effect<string, RedisError.RedisError> => {

@@ -1,0 +1,18 @@
+/**
+ * Keys that live beside a stream, in its hash slot (a Redis Cluster runs a
+ * script over a stream and such a key on one node):
+ * `<kind>/{tag}<stream> <name>` for a stream with a hash tag,
+ * `<kind>/{<stream>} <name>` otherwise. The space cannot occur in a
+ * stream's name, so no two streams' keys collide. A stream whose name has a
+ * `}` but no hash tag can have none (`undefined`).
+ */
+import { hashTagOf } from "../../Naming.js"
+
+export const beside = (kind: string, stream: string, name: string): string | undefined => {
+  const tag = hashTagOf(stream)
+  if (tag !== undefined) return `${kind}/{${tag}}${stream} ${name}`
+  return stream.includes("}") ? undefined : `${kind}/{${stream}} ${name}`
+}
+
+/** The key that says a group is paused (`Groups.pause`), beside its stream; its value is the time of the pause (epoch ms). */
+export const pausedKeyOf = (stream: string, group: string): string | undefined => beside("paused", stream, group)
