@@ -12,6 +12,7 @@ import { defaultControl, HandlerTimeout } from "./internal/consumer/data.js"
 import * as Health from "./internal/consumer/health.js"
 import * as Loop from "./internal/consumer/loop.js"
 import * as Metrics from "./internal/consumer/metrics.js"
+import * as RateLimit from "./internal/consumer/rateLimit.js"
 import * as Retry from "./internal/consumer/retry.js"
 import { inOneSlot } from "./internal/redis/slots.js"
 import * as Trace from "./internal/redis/trace.js"
@@ -195,6 +196,31 @@ export interface CommonOptions<A, E, EC, RC> {
   readonly trace?: "link" | "parent" | false | undefined
   /** The field the trace context is read from, kept out of `fields`. Default `Streams.traceField` (`"trace:traceparent"`). */
   readonly traceField?: string | undefined
+  /**
+   * A rate limit shared by every consumer of the group that sets it, in
+   * every process: together they start at most `limit` handlers per `per`,
+   * `burst` at once after a quiet spell (default 1), so at most
+   * `limit + burst - 1` in any window of `per`. Counted in Redis (GCRA, one
+   * hash beside the stream, one script on the server's clock), asked once
+   * per batch; a consumer waits the time the script gives, without a busy
+   * loop. With `handleBatch`, each grant's part of a read is one call.
+   * Every consumer of the group should give the same limit. Default none.
+   */
+  readonly rateLimit?: RateLimitOptions | undefined
+}
+
+/**
+ * A rate limit shared by a group's consumers ({@link CommonOptions.rateLimit}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimitOptions {
+  /** Handlers started per `per`, at least 1. */
+  readonly limit: number
+  readonly per: Duration.DurationInput
+  /** How many may start at once after a quiet spell. Default 1. */
+  readonly burst?: number | undefined
 }
 
 /**
@@ -421,8 +447,24 @@ const settings = <A, E, EC, RC>(options: CommonOptions<A, E, EC, RC>, batch: boo
       shutdownTimeout: yield* Validate.positiveMillis("XREADGROUP", "shutdownTimeout", options.shutdownTimeout ?? "10 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,
       interruptHandlers: options.interruptHandlers ?? false,
+      rateLimit: options.rateLimit === undefined ? undefined : yield* rateLimitOf(options.rateLimit, streams[0]!, options.group),
       traceField: trace === false ? undefined : yield* traceFieldOf(options.traceField),
       traceMode: trace === false ? undefined : trace
+    }
+  })
+
+/** `rateLimit`, checked, with the limiter's key beside the (first) stream. */
+const rateLimitOf = (rateLimit: RateLimitOptions, stream: string, group: string) =>
+  Effect.gen(function*() {
+    const key = RateLimit.keyOf(stream, group)
+    if (key === undefined) return yield* invalid(`${JSON.stringify(stream)} has a "}" but no hash tag: its rate limiter cannot share its slot`)
+    return {
+      key,
+      settings: {
+        limit: yield* Validate.positiveInteger("XREADGROUP", "rateLimit.limit", rateLimit.limit ?? NaN, 0),
+        per: yield* Validate.positiveMillis("XREADGROUP", "rateLimit.per", rateLimit.per),
+        burst: yield* Validate.positiveInteger("XREADGROUP", "rateLimit.burst", rateLimit.burst, 1)
+      }
     }
   })
 
@@ -795,8 +837,9 @@ const endWhenEmpty = <A, E>(fibers: FiberSet.FiberSet<A, E>, group: string, buil
  * fiber's metric labels; a consumer of several streams tags `stream` with
  * them all, comma-separated): `handled`, `failed`, `acked`, `trimmed`,
  * `readErrors`, `claimed` (self-claim), `retried` (failures given a
- * backoff), `deadLettered` (moved by the consumer itself) and `pauses`
- * (times it found its group paused, `Groups.pause`) counters, and
+ * backoff), `deadLettered` (moved by the consumer itself), `pauses`
+ * (times it found its group paused, `Groups.pause`) and `throttled` (times
+ * it waited for the group's `rateLimit`) counters, and
  * the `handlerDuration` timer (milliseconds).
  *
  * @since 0.1.0
@@ -812,6 +855,7 @@ export const metrics = {
   retried: Metrics.retried,
   deadLettered: Metrics.deadLettered,
   pauses: Metrics.pauses,
+  throttled: Metrics.throttled,
   handlerDuration: Metrics.handlerDuration
 } as const
 

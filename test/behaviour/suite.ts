@@ -7,6 +7,7 @@ import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
 import { Effect, Fiber, Ref } from "effect"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
+import * as Keys from "../../src/internal/redis/keys.js"
 import * as replies from "../../src/internal/redis/replies.js"
 import { blockedClients, eventually } from "../utils.js"
 
@@ -179,6 +180,27 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       expect(yield* Ref.get(handled)).toBe(0)
       yield* Effect.forEach(streams, (stream) => Groups.resume(stream, group))
       yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 2), "10 seconds")
+    }))
+
+  it.scoped("rate-limited consumers on streams on every master: the limiter beside each stream counts its group, everything handled", () =>
+    Effect.gen(function*() {
+      const streams = [...streamNames("limited", 12), ...taggedStreams("limited", 3)]
+      const group = Naming.groupName("limited")
+      yield* Groups.create(streams, group)
+      for (const stream of streams) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }])
+      const handled = yield* Ref.make(0)
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("limited", i),
+          block: "100 millis",
+          rateLimit: { limit: 20, per: "1 second", burst: 2 },
+          handler: () => Ref.update(handled, (n) => n + 1)
+        })))
+      // each limiter's script ran beside its stream (a key in another slot would be refused on a cluster)
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 3), "10 seconds")
+      for (const stream of streams) expect(Keys.beside("ratelimit", stream, group), stream).toContain(stream)
     }))
 
   it.scoped("consumers handle every entry of streams on every master, acking each", () =>

@@ -9,6 +9,7 @@
  * - `retry.ts`: a failed entry's backoff, from its delivery count alone
  * - `metrics.ts`: counters per batch, the handler timer per entry
  * - `health.ts`: the consumers running in this process, for health checks
+ * - `rateLimit.ts`: the rate limit a group's consumers share, in Redis
  * - `loop.ts` (this module): the state machine that runs them
  * It builds on `internal/gc/` (dead-lettering, last errors) and
  * `internal/redis/`; nothing below it imports from here.
@@ -52,6 +53,7 @@ import type { ConsumerContext, Control, StreamMessage } from "./data.js"
 import { ControlEvent, defaultControl, PartialFailure } from "./data.js"
 import * as Health from "./health.js"
 import * as Metrics from "./metrics.js"
+import * as RateLimit from "./rateLimit.js"
 import type { Batch, Read, ReadSettings, ReadState, Trips } from "./reads.js"
 import { reads } from "./reads.js"
 import * as Next from "./next.js"
@@ -80,6 +82,8 @@ export interface LoopSettings<A, E, R, EC, RC> extends Omit<ReadSettings, "group
   readonly traceMode: "link" | "parent" | undefined
   readonly handling: Handling<A, E, R>
   /** Of a handler's failure: why it can never succeed (then it is dead-lettered at once, to `hopelessDeadLetter`), or `undefined`. */
+  /** The group's shared rate limit (`rateLimit`), and its key. */
+  readonly rateLimit: { readonly key: string; readonly settings: RateLimit.Settings } | undefined
   readonly hopeless: (failure: unknown) => "NotRetryable" | "DecodeFailed" | undefined
   readonly hopelessDeadLetter: { readonly dlq: (stream: string) => string; readonly includeMessage: boolean }
   readonly control: (event: ControlEvent<A, E>) => Effect.Effect<Control, EC, RC>
@@ -813,10 +817,19 @@ const batchHandler = <A, E, R, EC, RC>(
         discard: true
       })
 
+  const { rateLimit } = config
+  const stopped = () => state.stopping || state.exit !== undefined
+  const waited = () => metrics.add(Metrics.throttled, 1)
+  /** The batch's handlers, started as the group's rate limit allows (a batch handler gets each grant's part). */
+  const startAll = (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> =>
+    rateLimit === undefined || messages.length === 0
+      ? handleAll(messages)
+      : RateLimit.limited(redis, rateLimit.key, rateLimit.settings, messages, handleAll, stopped, waited)
+
   const all = (batch: Batch): Effect.Effect<void, EC, R | RC> =>
     batch.trimmed.length === 0 && batch.claimed.length === 0 && batch.deadLettered.length === 0
-      ? handleAll(batch.messages)
-      : Effect.zipRight(readEvents(batch), Effect.suspend(() => (state.exit === undefined ? handleAll(batch.messages) : Effect.void)))
+      ? startAll(batch.messages)
+      : Effect.zipRight(readEvents(batch), Effect.suspend(() => (state.exit === undefined ? startAll(batch.messages) : Effect.void)))
 
   return (batch: Batch) =>
     Effect.ensuring(

@@ -53,6 +53,12 @@ export const readErrors = Metric.counter("effect_redis_streams_consumer_read_err
   incremental: true
 })
 
+/** Times the consumer waited for its group's rate limit (`rateLimit`) before starting more handlers. */
+export const throttled = Metric.counter("effect_redis_streams_consumer_throttled", {
+  description: "times a consumer waited for its group's shared rate limit",
+  incremental: true
+})
+
 /** Times the consumer found its group paused (`Groups.pause`) and stopped reading. */
 export const pauses = Metric.counter("effect_redis_streams_consumer_pauses", {
   description: "times a consumer found its group paused and stopped reading until the resume",

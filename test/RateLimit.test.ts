@@ -1,0 +1,135 @@
+/**
+ * A rate limit shared by a group's consumers (`rateLimit`): counted from the
+ * handlers' own start times, never more than `limit + burst - 1` start in
+ * any window of `per`, whichever consumer starts them; a batch handler gets
+ * each grant's part; bad limits are refused before anything is read.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Effect, Fiber, Metric, MetricLabel } from "effect"
+import * as Consumer from "../src/Consumer.js"
+import * as Groups from "../src/Groups.js"
+import { RedisTest } from "../src/testing/index.js"
+import { addEntries, eventually, pendingCount } from "./utils.js"
+
+let counter = 0
+const fresh = () => {
+  const tag = `rate${++counter}`
+  return { stream: `stream/${tag}`, group: `group/${tag}`, name: tag }
+}
+
+/** The most starts in any window of `per` ms beginning at a start. */
+const busiestWindow = (starts: ReadonlyArray<number>, per: number): number => {
+  const sorted = [...starts].sort((a, b) => a - b)
+  let most = 0
+  let j = 0
+  for (let i = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]! < sorted[i]! + per) j++
+    most = Math.max(most, j - i)
+  }
+  return most
+}
+
+const throttledOf = (stream: string, group: string) =>
+  Metric.value(Consumer.metrics.throttled.pipe(Metric.taggedWithLabels([MetricLabel.make("stream", stream), MetricLabel.make("group", group)])))
+
+layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("rateLimit", (it) => {
+  it.effect("three consumers with limit 50 per second start at most 51 handlers in any second between them, and handle everything", () =>
+    Effect.gen(function*() {
+      const { group, name, stream } = fresh()
+      yield* Groups.create(stream, group)
+      yield* addEntries(stream, 150)
+      const starts: Array<number> = []
+      const byConsumer = new Map<string, number>()
+      const fibers = yield* Effect.forEach([0, 1, 2], (i) =>
+        Effect.fork(Consumer.run({
+          stream,
+          group,
+          consumer: `consumer/${name}/${i}`,
+          block: 100,
+          count: 20,
+          rateLimit: { limit: 50, per: "1 second" },
+          handler: (message) =>
+            Effect.sync(() => {
+              starts.push(Date.now())
+              byConsumer.set(message.consumer, (byConsumer.get(message.consumer) ?? 0) + 1)
+            })
+        })))
+      yield* eventually(Effect.sync(() => expect(starts.length).toBe(150)), "15 seconds")
+      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
+      const most = busiestWindow(starts, 1_000)
+      console.log(`[rate] 150 starts by ${byConsumer.size} consumers, at most ${most} in any second (limit 50, burst 1)`)
+      expect(most).toBeLessThanOrEqual(51)
+      // the limit held the group back: it was not a slow drain
+      expect(most).toBeGreaterThanOrEqual(40)
+      expect(byConsumer.size).toBeGreaterThan(1)
+      expect((yield* throttledOf(stream, group)).count).toBeGreaterThan(0)
+      yield* Effect.forEach(fibers, Fiber.interrupt)
+    }))
+
+  it.effect("burst lets that many start at once after a quiet spell; the window bound is limit + burst - 1", () =>
+    Effect.gen(function*() {
+      const { group, name, stream } = fresh()
+      yield* Groups.create(stream, group)
+      yield* addEntries(stream, 30)
+      const starts: Array<number> = []
+      const fiber = yield* Effect.fork(Consumer.run({
+        stream,
+        group,
+        consumer: `consumer/${name}/0`,
+        block: 100,
+        rateLimit: { limit: 10, per: "1 second", burst: 5 },
+        handler: () => Effect.sync(() => starts.push(Date.now()))
+      }))
+      yield* eventually(Effect.sync(() => expect(starts.length).toBe(30)), "15 seconds")
+      expect(busiestWindow(starts, 1_000)).toBeLessThanOrEqual(14)
+      // the first five at once, the sixth a spacing (100 ms) later
+      expect(starts[4]! - starts[0]!).toBeLessThan(50)
+      expect(starts[5]! - starts[0]!).toBeGreaterThanOrEqual(80)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a batch handler gets each grant's part of a read", () =>
+    Effect.gen(function*() {
+      const { group, name, stream } = fresh()
+      yield* Groups.create(stream, group)
+      yield* addEntries(stream, 40)
+      const sizes: Array<number> = []
+      const fiber = yield* Effect.fork(Consumer.run({
+        stream,
+        group,
+        consumer: `consumer/${name}/0`,
+        block: 100,
+        count: 100,
+        rateLimit: { limit: 40, per: "1 second", burst: 5 },
+        handleBatch: (messages) => Effect.sync(() => void sizes.push(messages.length))
+      }))
+      yield* eventually(Effect.sync(() => expect(sizes.reduce((a, b) => a + b, 0)).toBe(40)), "15 seconds")
+      expect(sizes[0]).toBe(5)
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(5)
+      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a limit below 1, a fractional limit or burst, or a per below 1 ms is an InvalidArgument before anything is read", () =>
+    Effect.gen(function*() {
+      const { group, stream } = fresh()
+      yield* Groups.create(stream, group)
+      yield* addEntries(stream, 1)
+      const bad: ReadonlyArray<Consumer.RateLimitOptions> = [
+        { limit: 0, per: "1 second" },
+        { limit: 1.5, per: "1 second" },
+        { limit: -5, per: "1 second" },
+        { limit: 10, per: -1 },
+        { limit: 10, per: 0 },
+        { limit: 10, per: "1 second", burst: 0 },
+        { limit: 10, per: "1 second", burst: 2.5 },
+        { per: "1 second" } as unknown as Consumer.RateLimitOptions
+      ]
+      for (const rateLimit of bad) {
+        const error = yield* Effect.flip(Consumer.run({ stream, group, consumer: "c", rateLimit, handler: () => Effect.void }))
+        expect(error, JSON.stringify(rateLimit)).toMatchObject({ _tag: "RedisError", reason: "InvalidArgument" })
+      }
+      expect(yield* pendingCount(stream, group)).toBe(0)
+      expect((yield* Groups.stats(stream, group)).unconsumed).toBe(1)
+    }))
+})
