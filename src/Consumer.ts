@@ -68,6 +68,16 @@ export {
   PartialFailure,
   /**
    * @since 0.1.0
+   * @category errors
+   */
+  RateLimited,
+  /**
+   * @since 0.1.0
+   * @category constructors
+   */
+  rateLimited,
+  /**
+   * @since 0.1.0
    * @category constructors
    */
   partialFailure,
@@ -838,8 +848,9 @@ const endWhenEmpty = <A, E>(fibers: FiberSet.FiberSet<A, E>, group: string, buil
  * them all, comma-separated): `handled`, `failed`, `acked`, `trimmed`,
  * `readErrors`, `claimed` (self-claim), `retried` (failures given a
  * backoff), `deadLettered` (moved by the consumer itself), `pauses`
- * (times it found its group paused, `Groups.pause`) and `throttled` (times
- * it waited for the group's `rateLimit`) counters, and
+ * (times it found its group paused, `Groups.pause`), `throttled` (times
+ * it waited for the group's `rateLimit`) and `rateLimited` (entries whose
+ * handler returned {@link rateLimited}) counters, and
  * the `handlerDuration` timer (milliseconds).
  *
  * @since 0.1.0
@@ -856,6 +867,7 @@ export const metrics = {
   deadLettered: Metrics.deadLettered,
   pauses: Metrics.pauses,
   throttled: Metrics.throttled,
+  rateLimited: Metrics.rateLimited,
   handlerDuration: Metrics.handlerDuration
 } as const
 

@@ -67,6 +67,47 @@ export class HandlerTimeout extends Schema.TaggedError<HandlerTimeout>("effect-r
 }
 
 /**
+ * A failure a handler returns when a service it calls said "too many
+ * requests" (an HTTP 429): the consumer holds the group for `delay`
+ * milliseconds, and the entry is handled again after it, without counting
+ * as a failed attempt. Make one with {@link rateLimited}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>("effect-redis-streams/RateLimited")("RateLimited", {
+  /** How long to hold the group, in milliseconds. */
+  delay: Schema.Number
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `rate limited by the handler: the group holds for ${this.delay} ms`
+  }
+}
+
+/**
+ * A {@link RateLimited} failure for a handler to return:
+ * `Effect.fail(Consumer.rateLimited("30 seconds"))`. With `rateLimit`,
+ * every consumer of the group that shares the limit holds for `delay` (the
+ * hold lives in the limiter, in Redis); without, this consumer does. A
+ * negative or malformed `delay` throws a `RangeError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const rateLimited = (delay: Duration.DurationInput): RateLimited => {
+  const decoded = Duration.decodeUnknown(delay)
+  const millis = Option.isSome(decoded) ? Duration.toMillis(decoded.value) : NaN
+  const negative = typeof delay === "number" ? delay < 0 : typeof delay === "string" && /^\s*-/.test(delay)
+  if (!Number.isFinite(millis) || millis < 0 || negative || (typeof delay === "number" && Number.isNaN(delay))) {
+    throw new RangeError(`rateLimited needs a finite duration of 0 or more, got ${String(delay)}`)
+  }
+  return new RateLimited({ delay: Math.round(millis) })
+}
+
+/**
  * What a `handleBatch` effect succeeds with when some entries of its batch
  * failed and the others succeeded: the failed ones, each with its error
  * (retried and dead-lettered per entry, as a handler's failure), while every

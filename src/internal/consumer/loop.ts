@@ -50,7 +50,7 @@ import { Cause, Duration, Effect, Exit, Fiber, Option, Schedule } from "effect"
 import * as Redis from "../../Redis.js"
 import * as RedisError from "../../RedisError.js"
 import type { ConsumerContext, Control, StreamMessage } from "./data.js"
-import { ControlEvent, defaultControl, PartialFailure } from "./data.js"
+import { ControlEvent, defaultControl, PartialFailure, RateLimited } from "./data.js"
 import * as Health from "./health.js"
 import * as Metrics from "./metrics.js"
 import * as RateLimit from "./rateLimit.js"
@@ -190,6 +190,8 @@ class State implements ReadState {
   /** The event whose control returned `Exit`. */
   exit: ControlEvent<unknown, unknown> | undefined = undefined
   retryAt: number | undefined = undefined
+  /** Until when (epoch ms) a handler's `rateLimited` holds this consumer: no handler starts before. */
+  holdUntil: number | undefined = undefined
   claimCursors: Array<string>
   claimedNow = new Set<string>()
   readonly retryDue = new Map<string, number>()
@@ -331,7 +333,7 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
       Effect.suspend(() => {
         const acks = state.takeAcks()
         const blocks = read._tag === "New" && read.block
-        if (config.backoff !== undefined && read._tag === "Backlog" && read.from.every((id) => id === "0-0")) state.retryAt = undefined
+        if (read._tag === "Backlog" && read.from.every((id) => id === "0-0")) state.retryAt = undefined
         state.deadline = Date.now() + (blocks ? block : 0) + replyGrace
         const seen = { paused: false }
         return reader.run(tripsWith(ackCommands(acks), seen), read).pipe(
@@ -514,6 +516,7 @@ const batchHandler = <A, E, R, EC, RC>(
   const { Claimed, DeadLettered, Handled, HandlerFailed, RetryScheduled } = ControlEvent
   const recurOnHandled = config.control === defaultControl
   const track = config.heartbeat !== undefined
+  const { rateLimit } = config
   let handled = 0
   let failed = 0
 
@@ -654,10 +657,49 @@ const batchHandler = <A, E, R, EC, RC>(
     )
   }
 
+  /**
+   * A handler that failed with `RateLimited`: not a failed attempt. The
+   * consumer (and, with `rateLimit`, every consumer sharing the limiter)
+   * starts nothing for the delay, and reads its backlog after it, where the
+   * entry waits.
+   */
+  const heldBy = (message: StreamMessage, limited: RateLimited): Effect.Effect<void> => {
+    const until = Date.now() + limited.delay
+    state.holdUntil = Math.max(state.holdUntil ?? 0, until)
+    state.retryAt = Math.min(state.retryAt ?? Infinity, until)
+    metrics.add(Metrics.rateLimited, 1)
+    const shared = rateLimit === undefined ? Effect.void : RateLimit.hold(redis, rateLimit.key, limited.delay).pipe(
+      Effect.catchAll((error) => Effect.logWarning(`could not hold the group's rate limiter (${error.message}); this consumer holds`))
+    )
+    return Effect.zipRight(
+      shared,
+      Effect.logInfo(`${message.id} of ${message.stream} rate limited by its handler: ${rateLimit === undefined ? "this consumer holds" : "the group holds"} for ${limited.delay} ms, then handles it again`)
+    )
+  }
+
+  /** The time left of a `rateLimited` hold, in ms (0 when there is none, or it is over). */
+  const holdLeft = (): number => {
+    if (state.holdUntil === undefined) return 0
+    const left = state.holdUntil - Date.now()
+    if (left > 0) return left
+    state.holdUntil = undefined
+    return 0
+  }
+  /** Waits out a hold in steps of at most 100 ms, so that a stop does not wait for it. */
+  const waitHold: Effect.Effect<void> = Effect.suspend(() => {
+    const left = holdLeft()
+    return left === 0 || state.stopping ? Effect.void : Effect.zipRight(Effect.sleep(Math.min(left, 100)), waitHold)
+  })
+  /** `start`, after any hold. */
+  const afterHold = <X, Y, Z>(start: Effect.Effect<X, Y, Z>): Effect.Effect<X, Y, Z> =>
+    state.holdUntil === undefined || holdLeft() === 0 ? start : Effect.zipRight(waitHold, start)
+
   /** A failed entry: its error recorded, the control told (unless `told` already, for a whole batch), its backoff. */
   const failedWith = (message: StreamMessage, cause: Cause.Cause<E>, told = false) => {
     if (track) state.release(message)
     if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && failure.value instanceof RateLimited) return heldBy(message, failure.value)
     failed++
     // the failure is kept in Redis, so that whoever dead-letters the entry later writes it into the letter
     return LastErrors.record(redis, message.stream, group, message.id, LastErrors.failureOf(cause)).pipe(
@@ -688,7 +730,10 @@ const batchHandler = <A, E, R, EC, RC>(
   const one = (
     message: StreamMessage,
     handle: (message: StreamMessage) => Effect.Effect<void, EC, R | RC>
-  ): Effect.Effect<void, EC, R | RC> => state.stopping || state.exit !== undefined ? Effect.void : handle(message)
+  ): Effect.Effect<void, EC, R | RC> =>
+    state.stopping || state.exit !== undefined
+      ? Effect.void
+      : afterHold(Effect.suspend(() => (state.stopping || state.exit !== undefined ? Effect.void : handle(message))))
 
   /** Handles a message with continuations of its own (for handlers that run concurrently). */
   const alongside = (message: StreamMessage) => {
@@ -715,6 +760,7 @@ const batchHandler = <A, E, R, EC, RC>(
   let startedAt = 0
   const nextInOrder = (): Effect.Effect<void, EC, R | RC> => {
     if (i >= messages.length || state.stopping || state.exit !== undefined) return Effect.void
+    if (state.holdUntil !== undefined && holdLeft() > 0) return Effect.zipRight(waitHold, Effect.suspend(nextInOrder))
     current = messages[i++]!
     startedAt = performance.now()
     return Effect.matchCauseEffect(spanned(current), inOrderOutcome)
@@ -778,6 +824,7 @@ const batchHandler = <A, E, R, EC, RC>(
   const batchOf = (handle: (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<A | PartialFailure<E>, E, R>) =>
   (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> => {
     if (messages.length === 0 || state.stopping || state.exit !== undefined) return Effect.void
+    if (state.holdUntil !== undefined && holdLeft() > 0) return Effect.zipRight(waitHold, Effect.suspend(() => batchOf(handle)(messages)))
     const effect = guarded(handle, messages)
     const startedAt = performance.now()
     return Effect.matchCauseEffect(
@@ -817,7 +864,6 @@ const batchHandler = <A, E, R, EC, RC>(
         discard: true
       })
 
-  const { rateLimit } = config
   const stopped = () => state.stopping || state.exit !== undefined
   const waited = () => metrics.add(Metrics.throttled, 1)
   /** The batch's handlers, started as the group's rate limit allows (a batch handler gets each grant's part). */

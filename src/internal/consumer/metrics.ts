@@ -59,6 +59,12 @@ export const throttled = Metric.counter("effect_redis_streams_consumer_throttled
   incremental: true
 })
 
+/** Entries whose handler returned `rateLimited` (a downstream's 429): held, not failed. */
+export const rateLimited = Metric.counter("effect_redis_streams_consumer_rate_limited", {
+  description: "stream entries whose handler returned rateLimited: the group held, the entry handled again after",
+  incremental: true
+})
+
 /** Times the consumer found its group paused (`Groups.pause`) and stopped reading. */
 export const pauses = Metric.counter("effect_redis_streams_consumer_pauses", {
   description: "times a consumer found its group paused and stopped reading until the resume",

@@ -10,7 +10,9 @@
  *
  * A consumer asks for the starts of a whole batch at once (one round trip
  * per batch, not per entry), starts the granted ones, and waits the time
- * the script says before asking for the rest: no busy loop.
+ * the script says before asking for the rest: no busy loop. A hold
+ * (`Consumer.rateLimited`: a downstream said 429) in the same hash grants
+ * nothing until it ends.
  */
 import { Effect } from "effect"
 import type * as Redis from "../../Redis.js"
@@ -31,6 +33,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local wanted = tonumber(ARGV[1])
 local emission = tonumber(ARGV[2])
 local tolerance = tonumber(ARGV[3])
+local hold = tonumber(redis.call('HGET', KEYS[1], 'hold') or '0')
+if hold > now then return {0, math.ceil(hold - now)} end
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 if tat < now then tat = now end
 local granted = math.floor((now + tolerance - tat) / emission) + 1
@@ -45,6 +49,22 @@ local wait = 0
 if granted < wanted then wait = math.ceil(math.max(1, tat - tolerance - now)) end
 return {granted, wait}
 `
+
+/** KEYS: the limiter; ARGV: the hold (ms). Holds every start until then (a later hold wins), on the server's clock. */
+const holdScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ends = now + tonumber(ARGV[1])
+local hold = tonumber(redis.call('HGET', KEYS[1], 'hold') or '0')
+if ends > hold then redis.call('HSET', KEYS[1], 'hold', ends) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[1]) + 1000 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 1000) end
+return 1
+`
+
+/** Holds every consumer sharing the limiter for `delay` ms (`Consumer.rateLimited`). */
+export const hold = (redis: Redis.Service, key: string, delay: number): Effect.Effect<void, RedisError.RedisError> =>
+  Effect.asVoid(redis.send("EVAL", [holdScript, 1, key, delay]))
 
 /** The limiter's key for a group, beside its (first) stream; `undefined` when none can share its slot. */
 export const keyOf = (stream: string, group: string): string | undefined => beside("ratelimit", stream, group)
