@@ -22,6 +22,7 @@ interface ConsumerOptions {
   /** Read these streams by priority instead of `ctx.stream`. */
   readonly streams?: ReadonlyArray<string>
   readonly claim?: Consumer.ClaimOptions
+  readonly rateLimit?: Consumer.RateLimitOptions
 }
 
 /** Polls XPENDING until the group holds no pending entry on `streams`: a drain is done when it is acked. */
@@ -138,6 +139,22 @@ const priorityDrain = (ctx: Ctx): Effect.Effect<Measured, unknown> => {
   )
 }
 
+/** The shared limit of the rate-limited drain: entries per second for its three consumers together. */
+const RATE = 10_000
+
+/** Three consumers sharing `rateLimit` drain the backlog; `of_limit` is the rate reached over the limit. */
+const rateLimitedDrain = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
+  timed(consume(ctx, ["consumer/bench/0", "consumer/bench/1", "consumer/bench/2"], {
+    rateLimit: { limit: RATE, per: "1 second", burst: 100 }
+  }, handle)).pipe(
+    Effect.map(([seconds, handled]) => ({
+      handled,
+      seconds,
+      extra: { limit_per_s: RATE, of_limit: Math.round((handled / seconds / RATE) * 100) / 100 }
+    })),
+    Effect.provide(Redis.layer(ctx.url))
+  )
+
 /** A consumer that only self-claims: the dead owner's entries, idle since the setup. */
 const selfClaimRecovery = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
   timed(consume(ctx, [SIBLING], { ...ctx.tuning, claim: { idle: 1, count: 1000 } }, handle)).pipe(
@@ -155,6 +172,12 @@ export const scenarios: ReadonlyArray<Scenario> = [
     (ctx) => Effect.provide(drain(ctx, {}), Exporting)
   ),
   backlogDrain("drain/library-batch", "Consumer.run with handleBatch and count 1000", (ctx) => drain(ctx, { batch: true, count: 1000 })),
+  backlogDrain(
+    "drain/library-rate-limited",
+    `three consumers sharing rateLimit ${RATE}/s (burst 100): handled/s against the limit`,
+    rateLimitedDrain,
+    { size: { full: 30_000, quick: 5_000 } }
+  ),
   backlogDrain(
     "memory/library-drain",
     "peak RSS of a tuned Consumer.run draining a large backlog",

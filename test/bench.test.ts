@@ -18,6 +18,7 @@ const scenarioNames = [
   "drain/library-tuned",
   "drain/library-traced",
   "drain/library-batch",
+  "drain/library-rate-limited",
   "drain/library-3-streams",
   "live/library-3-consumers",
   "produce/raw-pipelined",
