@@ -1,7 +1,8 @@
 /**
  * The library's writes: `Streams.xaddMap` one awaited call per entry, and
- * `Streams.xaddAll` (pipelined batches) for all of them at once, plain and
- * with a dedupe key per record (one script per record instead of an XADD).
+ * `Streams.xaddAll` (pipelined batches) for all of them at once, plain,
+ * delayed (held in the delayed set) and with a dedupe key per record (one
+ * script per record instead of an XADD).
  */
 import { Effect } from "effect"
 import * as Redis from "../src/Redis.js"
@@ -48,6 +49,14 @@ export const scenarios: ReadonlyArray<Scenario> = [
     size: { full: 100_000, quick: 10_000 },
     setup: () => Effect.void,
     run: (ctx) => measured(ctx, produceAll(ctx))
+  },
+  {
+    name: "produce/library-delayed",
+    description: "Streams.xaddAll with a delay: every record held in the delayed set, all in one call",
+    baseline: "produce/raw-pipelined",
+    size: { full: 100_000, quick: 10_000 },
+    setup: () => Effect.void,
+    run: (ctx) => measured(ctx, produceAll(ctx, { delay: "1 hour" }))
   },
   {
     name: "produce/library-dedupe",

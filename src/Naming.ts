@@ -73,6 +73,23 @@ export const hashTagOf = (key: string): string | undefined => {
 export const dlqName = (stream: string): string => streamName("dlq", { hashTag: hashTagOf(stream) })
 
 /**
+ * The sorted set that holds a stream's delayed entries (`Streams.xaddMap`'s
+ * `delay`) until they are due, in the stream's slot:
+ * `"delayed/{tag}<stream>"` when `stream` has a hash tag,
+ * `"delayed/{<stream>}"` otherwise; `undefined` for a name with a `}` but no
+ * hash tag (no key can share its slot). Their fields are in a hash beside
+ * it, the same name and `" entries"`.
+ *
+ * @since 0.1.0
+ * @category naming
+ */
+export const delayedName = (stream: string): string | undefined => {
+  const tag = hashTagOf(stream)
+  if (tag !== undefined) return `delayed/{${tag}}${stream}`
+  return stream.includes("}") ? undefined : `delayed/{${stream}}`
+}
+
+/**
  * `"group/" + name`.
  *
  * @since 0.1.0

@@ -19,8 +19,9 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Effect, Metric, Schedule } from "effect"
+import { Effect, Metric, Option, Schedule } from "effect"
 import * as Dedupe_ from "./internal/redis/dedupe.js"
+import * as Delayed from "./internal/redis/delayed.js"
 import * as replies from "./internal/redis/replies.js"
 import * as Trace from "./internal/redis/trace.js"
 import * as Scan from "./internal/redis/scan.js"
@@ -91,6 +92,18 @@ export interface XaddOptions {
    * unless `trace` is `false`.
    */
   readonly traceField?: string | undefined
+  /**
+   * Deliver later: the entry is held in a sorted set beside the stream
+   * (`Naming.delayedName`) and moved into the stream when due, by the
+   * consumers of the stream (within one `block` of its due time) or
+   * {@link promoteDue}; the call returns the delayed entry's handle
+   * (`"delayed:…"`), not an entry id, which is assigned when it is promoted.
+   * A delay of 0 writes at once (and returns the entry id). Its id must be
+   * `"*"`; values are strings or numbers. Measured on the server's clock.
+   */
+  readonly delay?: Duration.DurationInput | undefined
+  /** Deliver at this time (not with `delay`); one not in the future writes at once. */
+  readonly at?: Date | undefined
 }
 
 /**
@@ -181,13 +194,20 @@ const entriesDeduplicated = Metric.counter("effect_redis_streams_entries_dedupli
 })
 
 /**
- * The metrics of writes: `added` (entries written) and `deduplicated`
- * (writes whose dedupe key was written within its ttl, so nothing was).
+ * The metrics of writes: `added` (entries written), `deduplicated`
+ * (writes whose dedupe key was written within its ttl, so nothing was),
+ * `delayed` (entries held for later) and `promoted` (delayed entries moved
+ * into their stream).
  *
  * @since 0.1.0
  * @category metrics
  */
-export const metrics = { added: entriesAdded, deduplicated: entriesDeduplicated } as const
+export const metrics = {
+  added: entriesAdded,
+  deduplicated: entriesDeduplicated,
+  delayed: Delayed.held,
+  promoted: Delayed.moved
+} as const
 
 /** Counts a deduplicated write's outcome, and gives its id. */
 const settle = (outcome: Dedupe_.Written) =>
@@ -303,13 +323,16 @@ export const xaddMap = (
     if (isEmpty(record)) return yield* emptyRecord(stream)
     const field = yield* traceFieldOf(options)
     if (field !== undefined && Object.hasOwn(record, field)) return yield* takenField(stream, field)
+    const due = yield* dueOf(id, options)
     const dedupe = options.dedupe === undefined ? undefined : {
       key: yield* Dedupe_.validKey(stream, options.dedupe.key),
       ttl: yield* dedupeTtl(options.dedupe.ttl)
     }
     const redis = yield* Redis.Redis
     return yield* traced("Streams.xaddMap", stream, field, {}, (trace) =>
-      dedupe === undefined
+      due !== undefined
+        ? Effect.map(holdAll(redis, stream, prefix, [record], due, trace), (handles) => handles[0]!)
+        : dedupe === undefined
         ? Effect.flatMap(redis.send("XADD", xaddArgs(prefix, record, trace)), (reply) =>
           Effect.zipLeft(replies.string("XADD", reply), Metric.increment(entriesAdded)))
         : Effect.flatMap(resendLost(redis.send(...Dedupe_.command(dedupe.key, dedupe.ttl, xaddArgs(prefix, record, trace)))), (reply) =>
@@ -317,6 +340,65 @@ export const xaddMap = (
   })
 
 const dedupeTtl = (ttl: Duration.DurationInput) => Validate.positiveMillis("XADD", "dedupe.ttl", ttl)
+
+/** When a write's entry is due (`delay` or `at`), checked; `undefined` for a write now. */
+const dueOf = (id: string, options: XaddOptions & { readonly dedupe?: unknown }): Effect.Effect<Delayed.Due | undefined, RedisError.RedisError> =>
+  Effect.gen(function*() {
+    if (options.delay === undefined && options.at === undefined) return undefined
+    if (options.delay !== undefined && options.at !== undefined) return yield* RedisError.invalidArgument("XADD", "give delay or at, not both")
+    if (id !== "*") return yield* RedisError.invalidArgument("XADD", `a delayed entry's id is assigned when it is promoted: write it with id *, not ${JSON.stringify(id)}`)
+    if (options.dedupe !== undefined) return yield* RedisError.invalidArgument("XADD", "dedupe and a delay do not go together")
+    if (options.at !== undefined) {
+      const at = options.at as unknown
+      if (!(at instanceof Date) || Number.isNaN(at.getTime())) return yield* RedisError.invalidArgument("XADD", `at must be a valid Date, got ${String(at)}`)
+      return at.getTime() <= Date.now() ? undefined : { at: at.getTime() }
+    }
+    const millis = (yield* Validate.nonNegativeMillis("XADD", "delay", options.delay))!
+    if (millis === Infinity) return yield* RedisError.invalidArgument("XADD", "delay must be finite")
+    return millis === 0 ? undefined : { in: Math.round(millis) }
+  })
+
+/** A delayed record's fields as strings, the trace context last; a Buffer is refused (it would not survive JSON). */
+const delayedFields = (stream: string, record: Fields, trace: Traced | undefined): Effect.Effect<Array<string>, RedisError.RedisError> => {
+  const fields: Array<string> = []
+  for (const key of Object.keys(record)) {
+    const value = record[key]!
+    if (typeof value !== "string" && typeof value !== "number") {
+      return Effect.fail(RedisError.invalidArgument("XADD", `a delayed entry of ${JSON.stringify(stream)} takes strings and numbers; field ${JSON.stringify(key)} is not one`))
+    }
+    fields.push(key, String(value))
+  }
+  if (trace !== undefined) fields.push(trace.field, trace.value)
+  return Effect.succeed(fields)
+}
+
+const delayedKeys = (stream: string) => {
+  const keys = Delayed.keysOf(stream)
+  return keys === undefined
+    ? Effect.fail(RedisError.invalidArgument("XADD", `${JSON.stringify(stream)} has a "}" but no hash tag: its delayed entries cannot share its slot`))
+    : Effect.succeed(keys)
+}
+
+/** Holds the records until `due`, pipelined in batches; returns their handles in order. */
+const holdAll = (
+  redis: Redis.Service,
+  stream: string,
+  prefix: ReadonlyArray<Redis.Arg>,
+  records: ReadonlyArray<Fields>,
+  due: Delayed.Due,
+  trace: Traced | undefined
+): Effect.Effect<ReadonlyArray<string>, RedisError.RedisError> =>
+  Effect.gen(function*() {
+    const keys = yield* delayedKeys(stream)
+    const trim = prefix.slice(1, -1)
+    const commands = yield* Effect.forEach(records, (record) =>
+      Effect.map(delayedFields(stream, record, trace), (fields) => ({ handle: Delayed.newHandle(), fields })))
+    for (let start = 0; start < commands.length; start += BATCH) {
+      yield* redis.pipeline(commands.slice(start, start + BATCH).map(({ fields, handle }) => Delayed.holdCommand(keys, handle, due, fields, trim)))
+    }
+    yield* Metric.incrementBy(Delayed.held, commands.length)
+    return commands.map(({ handle }) => handle)
+  })
 
 /**
  * A deduplicated write is safe to send again: one that failed with its
@@ -347,13 +429,14 @@ export const xaddAll = (
     if (records.some(isEmpty)) return yield* emptyRecord(stream)
     const field = yield* traceFieldOf(options)
     if (field !== undefined && records.some((record) => Object.hasOwn(record, field))) return yield* takenField(stream, field)
+    const due = yield* dueOf("*", options)
     const dedupe = options.dedupe === undefined ? undefined : {
       keys: yield* Effect.forEach(records, (record, i) => Dedupe_.validKey(stream, options.dedupe!.key(record, i))),
       ttl: yield* dedupeTtl(options.dedupe.ttl)
     }
     const redis = yield* Redis.Redis
     return yield* traced("Streams.xaddAll", stream, field, { "messaging.batch.message_count": records.length }, (trace) =>
-      writeAll(redis, prefix, records, trace, dedupe))
+      due !== undefined ? holdAll(redis, stream, prefix, records, due, trace) : writeAll(redis, prefix, records, trace, dedupe))
   })
 
 /** The records in pipelined batches of {@link BATCH}, two batches on the wire at once. */
@@ -454,4 +537,75 @@ export const allStreamKeys = Effect.fn("Streams.allStreamKeys")(function*(patter
   for (const master of masters) for (const key of yield* Scan.streamKeys(master, pattern)) keys.add(key)
   const result: ReadonlySet<string> = keys
   return result
+})
+
+/**
+ * A stream's delayed entries: how many are held, and when the next is due.
+ *
+ * @since 0.1.0
+ * @category delayed delivery
+ */
+export interface DelayedStats {
+  readonly count: number
+  readonly nextDue: Option.Option<Date>
+}
+
+const keysOrFail = (command: string, stream: string) =>
+  Effect.zipRight(Redis.validateName(command, "stream name", stream), delayedKeys(stream))
+
+/**
+ * Moves the stream's delayed entries that are due into it (at most
+ * `count`, default 1000, in due order), each exactly once whoever else
+ * promotes at the same time, and returns their handles and new entry ids.
+ * Consumers of the stream do this themselves; call it where only producers
+ * run.
+ *
+ * @since 0.1.0
+ * @category delayed delivery
+ */
+export const promoteDue = Effect.fn("Streams.promoteDue")(function*(stream: string, options: { readonly count?: number | undefined } = {}) {
+  const keys = yield* keysOrFail("Streams.promoteDue", stream)
+  const count = yield* Validate.positiveInteger("Streams.promoteDue", "count", options.count, 1000)
+  const done = yield* Delayed.promote(yield* Redis.Redis, stream, keys, count)
+  return done.moved
+})
+
+/**
+ * Moves one delayed entry into its stream now, whatever its due time;
+ * returns its new entry id, or none when no entry of that handle is held
+ * (promoted already, or cancelled).
+ *
+ * @since 0.1.0
+ * @category delayed delivery
+ */
+export const promoteDelayed = Effect.fn("Streams.promoteDelayed")(function*(stream: string, handle: string) {
+  const keys = yield* keysOrFail("Streams.promoteDelayed", stream)
+  const done = yield* Delayed.promote(yield* Redis.Redis, stream, keys, 1, [handle])
+  return Option.fromNullable(done.moved[0]?.id)
+})
+
+/**
+ * Cancels a delayed entry: it will not be delivered. Returns whether one of
+ * that handle was held.
+ *
+ * @since 0.1.0
+ * @category delayed delivery
+ */
+export const cancelDelayed = Effect.fn("Streams.cancelDelayed")(function*(stream: string, handle: string) {
+  const keys = yield* keysOrFail("Streams.cancelDelayed", stream)
+  return yield* Delayed.cancel(yield* Redis.Redis, keys, handle)
+})
+
+/**
+ * How many delayed entries the stream holds, and when the next is due.
+ *
+ * @since 0.1.0
+ * @category delayed delivery
+ */
+export const delayedStats = Effect.fn("Streams.delayedStats")(function*(stream: string) {
+  const keys = yield* keysOrFail("Streams.delayedStats", stream)
+  const [count, first] = yield* (yield* Redis.Redis).pipeline([["ZCARD", [keys.set]], ["ZRANGE", [keys.set, 0, 0, "WITHSCORES"]]])
+  const due = Array.isArray(first) && first.length === 2 ? Number(first[1]) : undefined
+  const stats: DelayedStats = { count: Number(count), nextDue: due === undefined ? Option.none() : Option.some(new Date(due)) }
+  return stats
 })

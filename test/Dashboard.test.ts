@@ -10,6 +10,7 @@ import * as Gc from "../src/Gc.js"
 import * as Groups from "../src/Groups.js"
 import * as Naming from "../src/Naming.js"
 import * as Redis from "../src/Redis.js"
+import * as Streams from "../src/Streams.js"
 import { RedisTest } from "../src/testing/index.js"
 import { read, setup } from "./gcUtils.js"
 import { eventually } from "./utils.js"
@@ -196,6 +197,17 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
       expect((yield* post(`${groupPath}/resume`)).body).toEqual({ stream, group, paused: false })
       expect(yield* Groups.isPaused(stream, group)).toBe(false)
       expect((yield* post(`/api/streams/${enc(stream)}/groups/${enc("group/nope")}/pause`)).status).toBe(404)
+    }))
+
+  it.effect("shows each stream's delayed entries: how many, and when the next is due", () =>
+    Effect.gen(function*() {
+      const { stream } = fresh()
+      yield* Streams.xaddMap(stream, "*", { n: 1 })
+      const at = new Date(Date.now() + 3_600_000)
+      yield* Streams.xaddAll(stream, [{ n: 2 }, { n: 3 }], { at })
+      const shown = yield* eventually(Effect.filterOrFail(request("/api/snapshot"), (reply) =>
+        reply.body.streams.find((s: { name: string }) => s.name === stream)?.delayed.count === 2))
+      expect(shown.body.streams.find((s: { name: string }) => s.name === stream).delayed.nextDue).toBe(at.getTime())
     }))
 
   it.effect("refuses a write from a foreign Origin, accepts its own", () =>

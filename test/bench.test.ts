@@ -25,6 +25,7 @@ const scenarioNames = [
   "produce/raw-awaited",
   "produce/library-xaddMap",
   "produce/library-xaddAll",
+  "produce/library-delayed",
   "produce/library-dedupe",
   "gc/library-rebalance",
   "gc/library-dlq",

@@ -144,6 +144,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
   it.effect("stats prints a table, --json the stats; a missing group or argument fails", () =>
     Effect.gen(function*() {
       yield* seed("stream/cli-stats", "group/stats", 3)
+      yield* Streams.xaddAll("stream/cli-stats", [{ later: 1 }, { later: 2 }], { delay: "1 hour" })
       const [text, json, noGroup, missingArgument] = yield* together(
         withServer("stats", "stream/cli-stats", "group/stats"),
         withServer("stats", "--json", "stream/cli-stats", "group/stats"),
@@ -152,10 +153,12 @@ layer(RedisTest.layer(), { excludeTestServices: true })("effect-redis-streams ag
       )
       expect(ok(text)).toMatch(/group\/stats\s+consumers 1\s+pending 3/)
       expect(ok(text)).toMatch(/consumer\/cli\/0\s+3\s+/)
+      expect(ok(text)).toMatch(/delayed 2 \(next due \d{4}-\d\d-\d\dT/)
       expect(JSON.parse(ok(json))).toMatchObject({
         name: "group/stats",
         pending: 3,
-        consumers: [{ name: "consumer/cli/0", pending: 3 }]
+        consumers: [{ name: "consumer/cli/0", pending: 3 }],
+        delayed: { count: 2 }
       })
       failedWithOneLine(noGroup, /^error: /)
       failedWithOneLine(missingArgument, /Missing argument <group>/)

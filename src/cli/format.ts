@@ -4,8 +4,10 @@
  *
  * @since 0.1.0
  */
+import { Option } from "effect"
 import type * as Gc from "../Gc.js"
 import type * as Groups from "../Groups.js"
+import type * as Streams from "../Streams.js"
 
 /**
  * Left-aligned columns separated by two spaces, with a header row.
@@ -49,7 +51,7 @@ export const millis = (ms: number): string => {
  * @since 0.1.0
  * @category formatting
  */
-export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: number): string => {
+export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: number, delayed?: Streams.DelayedStats): string => {
   const summary = [
     `${stream} ${stats.name}`,
     `consumers ${stats.consumers.length}`,
@@ -57,7 +59,10 @@ export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: numb
     `unconsumed ${stats.unconsumed}`,
     `last delivered ${stats.lastDeliveredId}`,
     ...(dlqLength === undefined ? [] : [`dlq ${dlqLength}`]),
-    ...(stats.paused ? ["PAUSED"] : [])
+    ...(stats.paused ? ["PAUSED"] : []),
+    ...(delayed === undefined || delayed.count === 0
+      ? []
+      : [`delayed ${delayed.count} (next due ${Option.match(delayed.nextDue, { onNone: () => "–", onSome: (due) => due.toISOString() })})`])
   ].join("  ")
   const rows = stats.consumers.map((consumer) => [consumer.name, consumer.pending, millis(consumer.idle)])
   return `${summary}\n${table(["CONSUMER", "PENDING", "IDLE"], rows)}`

@@ -5,7 +5,7 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
-import { Effect, Fiber, Ref } from "effect"
+import { Effect, Fiber, Option, Ref } from "effect"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
 import * as Keys from "../../src/internal/redis/keys.js"
 import * as replies from "../../src/internal/redis/replies.js"
@@ -201,6 +201,30 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       // each limiter's script ran beside its stream (a key in another slot would be refused on a cluster)
       yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 3), "10 seconds")
       for (const stream of streams) expect(Keys.beside("ratelimit", stream, group), stream).toContain(stream)
+    }))
+
+  it.scoped("delayed entries on streams on every master: held beside each stream, moved in by its consumer when due, promoted and cancelled by handle", () =>
+    Effect.gen(function*() {
+      const streams = [...streamNames("delayed", 12), ...taggedStreams("delayed", 3)]
+      const group = Naming.groupName("delayed")
+      yield* Groups.create(streams, group)
+      const handled = yield* Ref.make(0)
+      for (const stream of streams) {
+        yield* Streams.xaddMap(stream, "*", { n: 1 }, { delay: "200 millis" })
+        const [promoteNow, cancel] = yield* Streams.xaddAll(stream, [{ n: 2 }, { n: 3 }], { delay: "1 hour" })
+        expect(Option.isSome(yield* Streams.promoteDelayed(stream, promoteNow!)), stream).toBe(true)
+        expect(yield* Streams.cancelDelayed(stream, cancel!), stream).toBe(true)
+      }
+      yield* Effect.forEach(streams, (stream, i) =>
+        Effect.forkScoped(Consumer.run({
+          stream,
+          group,
+          consumer: Naming.consumerName("delayed", i),
+          block: "1 second",
+          handler: () => Ref.update(handled, (n) => n + 1)
+        })))
+      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 2), "10 seconds")
+      for (const stream of streams) expect((yield* Streams.delayedStats(stream)).count, stream).toBe(0)
     }))
 
   it.scoped("consumers handle every entry of streams on every master, acking each", () =>

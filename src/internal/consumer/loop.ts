@@ -59,6 +59,7 @@ import { reads } from "./reads.js"
 import * as Next from "./next.js"
 import { deadLetter } from "../gc/pass.js"
 import * as LastErrors from "../gc/lastErrors.js"
+import * as Delayed from "../redis/delayed.js"
 import * as Keys from "../redis/keys.js"
 import * as Trace from "../redis/trace.js"
 import { describeFailure } from "../gc/failure.js"
@@ -190,6 +191,8 @@ class State implements ReadState {
   /** The event whose control returned `Exit`. */
   exit: ControlEvent<unknown, unknown> | undefined = undefined
   retryAt: number | undefined = undefined
+  /** When the streams' due delayed entries are next moved in (epoch ms); `Infinity` when no stream can hold any. */
+  promoteAt = 0
   /** Until when (epoch ms) a handler's `rateLimited` holds this consumer: no handler starts before. */
   holdUntil: number | undefined = undefined
   claimCursors: Array<string>
@@ -325,9 +328,40 @@ const loop = <A, E, R, EC, RC>(config: LoopSettings<A, E, R, EC, RC>, state: Sta
       }
     }
 
+    /**
+     * Delayed entries of the streams that are due, moved in (one script per
+     * stream) before a read of new entries, at most every `block` ms and at
+     * each next due time, so that a blocking read waits no longer than that.
+     */
+    const delayedOf = streams.flatMap((stream) => {
+      const keys = Delayed.keysOf(stream)
+      return keys === undefined ? [] : [{ stream, keys }]
+    })
+    if (delayedOf.length === 0) state.promoteAt = Infinity
+    const promoteCount = 1_000
+    const promoteIfDue: Effect.Effect<void> = Effect.suspend(() => {
+      if (Date.now() < state.promoteAt) return Effect.void
+      return Effect.forEach(delayedOf, ({ keys, stream }) => Delayed.promote(redis, stream, keys, promoteCount), { concurrency: "unbounded" }).pipe(
+        Effect.map((done) => {
+          const now = Date.now()
+          // a full promotion may have left more due: again at the next read
+          if (done.some((promotion) => promotion.moved.length === promoteCount)) state.promoteAt = now
+          else state.promoteAt = Math.min(now + block, ...done.map((promotion) => promotion.nextDue ?? Infinity))
+        }),
+        // the shared connection gone silent must not hold the read (the watchdog covers the read alone)
+        Effect.timeout(replyGrace),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            Effect.sync(() => (state.promoteAt = Date.now() + block)),
+            Effect.logWarning(`could not move due delayed entries in (${error.message}); again within ${block} ms`)
+          )
+        )
+      )
+    })
+
     /** One read in a fiber of its own: never fails (a failure is its outcome). */
     const exchange = (read: Read): Effect.Effect<Outcome> =>
-      read._tag === "New" ? exchangeNow(read) : acking.withPermits(1)(exchangeNow(read))
+      read._tag === "New" ? Effect.zipRight(promoteIfDue, exchangeNow(read)) : acking.withPermits(1)(exchangeNow(read))
 
     const exchangeNow = (read: Read): Effect.Effect<Outcome> =>
       Effect.suspend(() => {

@@ -96,6 +96,8 @@ export interface ReadState {
   claimedNow: Set<string>
   /** With the default retry (kept in memory): when each entry that failed here may be handled again. */
   readonly retryDue: Map<string, number>
+  /** When the consumer next moves its streams' due delayed entries in (epoch ms; `Infinity`: never, none can be held). */
+  promoteAt: number
 }
 
 /** Of an own pending entry: handle it now, wait until a time, or its schedule has ended. */
@@ -162,9 +164,11 @@ export const reads = (settings: ReadSettings, state: ReadState) => {
         messages.length === 0 && trimmed.length === 0 ? nothing : { ...nothing, messages, trimmed, next: [] }))
   }
 
-  /** The block time, shortened so that the consumer is back when the earliest backoff ends. */
-  const blockFor = () =>
-    state.retryAt === undefined ? settings.block : Math.max(1, Math.min(settings.block, Math.ceil(state.retryAt - Date.now())))
+  /** The block time, shortened so that the consumer is back when the earliest backoff ends, or a delayed entry is due. */
+  const blockFor = () => {
+    const wake = Math.min(state.retryAt ?? Infinity, state.promoteAt)
+    return wake === Infinity ? settings.block : Math.max(1, Math.min(settings.block, Math.ceil(wake - Date.now())))
+  }
 
   /** Own pending entries after `from` (`"0-0"`: from the start). */
   const pendingOf = (stream: string, from: string, limit: number): Redis.Command => [

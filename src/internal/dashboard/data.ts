@@ -10,13 +10,15 @@
  *
  * What the dashboard shows, and how it is read: one refresh is a SCAN and
  * two pipelines per master (TIME, then `XINFO STREAM key FULL COUNT 1` for
- * every stream key it holds; then EXISTS of each group's paused key),
+ * every stream key it holds; then EXISTS of each group's paused key and
+ * ZCARD and the first of each stream's delayed set),
  * whatever the number of groups and consumers.
  * `History` keeps the recent samples (pending and lag per group, entries
  * added per stream) that the sparklines and rates are drawn from.
  */
 import { Effect } from "effect"
 import * as Naming from "../../Naming.js"
+import { delayedName } from "../../Naming.js"
 import * as Redis from "../../Redis.js"
 import type * as RedisError from "../../RedisError.js"
 import * as Keys from "../redis/keys.js"
@@ -72,6 +74,8 @@ export interface StreamView {
   readonly addedPerSecond: number | null
   /** Its dead-letter stream (`Naming.dlqName`), whether or not it exists yet. */
   readonly dlq: string
+  /** Its delayed entries: how many, and when the next is due (epoch ms). */
+  readonly delayed: { readonly count: number; readonly nextDue: number | null }
   readonly groups: ReadonlyArray<GroupView>
 }
 
@@ -106,6 +110,8 @@ export interface StreamRead {
   readonly info: Replies.FullStream
   /** Its paused groups (`Groups.pause`). */
   readonly paused: ReadonlySet<string>
+  /** Its delayed entries: how many, and when the next is due (epoch ms). */
+  readonly delayed: { readonly count: number; readonly nextDue: number | null }
   /** The server's clock when it was read (epoch ms). */
   readonly now: number
 }
@@ -117,12 +123,13 @@ const serverMillis = (reply: unknown): number =>
 export const fullInfo = (key: string): Redis.Command => ["XINFO", ["STREAM", key, "FULL", "COUNT", 1]]
 
 /**
- * The streams read, with their paused groups: one EXISTS per group, in one
- * more pipeline on the node that holds them (each key is in its stream's slot).
+ * The streams read, with their paused groups and delayed entries: one EXISTS
+ * per group, ZCARD and the first of the delayed set per stream, in one more
+ * pipeline on the node that holds them (each key is in its stream's slot).
  */
 const withPaused = (
   sender: { readonly pipeline: (commands: ReadonlyArray<Redis.Command>) => Effect.Effect<ReadonlyArray<unknown>, RedisError.RedisError> },
-  reads: ReadonlyArray<Omit<StreamRead, "paused">>
+  reads: ReadonlyArray<Omit<StreamRead, "paused" | "delayed">>
 ): Effect.Effect<ReadonlyArray<StreamRead>, RedisError.RedisError> => {
   const asked = reads.flatMap((read) =>
     read.info.groups.flatMap((group) => {
@@ -130,14 +137,24 @@ const withPaused = (
       return key === undefined ? [] : [{ stream: read.name, group: group.name, key }]
     })
   )
-  const none = (): ReadonlyArray<StreamRead> => reads.map((read) => ({ ...read, paused: new Set<string>() }))
-  if (asked.length === 0) return Effect.sync(none)
-  return Effect.map(sender.pipeline(asked.map(({ key }): Redis.Command => ["EXISTS", [key]])), (replies) => {
+  const sets = reads.map((read) => delayedName(read.name))
+  const commands: Array<Redis.Command> = asked.map(({ key }): Redis.Command => ["EXISTS", [key]])
+  for (const set of sets) if (set !== undefined) commands.push(["ZCARD", [set]], ["ZRANGE", [set, 0, 0, "WITHSCORES"]])
+  return Effect.map(commands.length === 0 ? Effect.succeed([]) : sender.pipeline(commands), (replies) => {
     const paused = new Map<string, Set<string>>()
     asked.forEach(({ group, stream }, i) => {
       if (replies[i] === 1) paused.set(stream, (paused.get(stream) ?? new Set()).add(group))
     })
-    return reads.map((read) => ({ ...read, paused: paused.get(read.name) ?? new Set<string>() }))
+    let at = asked.length
+    return reads.map((read, i) => {
+      let delayed = { count: 0, nextDue: null as number | null }
+      if (sets[i] !== undefined) {
+        const first = replies[at + 1]
+        delayed = { count: Number(replies[at]), nextDue: Array.isArray(first) && first.length === 2 ? Number(first[1]) : null }
+        at += 2
+      }
+      return { ...read, paused: paused.get(read.name) ?? new Set<string>(), delayed }
+    })
   })
 }
 
@@ -208,6 +225,7 @@ export class History {
         lastId: read.info.lastId,
         addedPerSecond: before === undefined || seconds <= 0 ? null : Math.max(0, total - before.total) / seconds,
         dlq: Naming.dlqName(read.name),
+        delayed: read.delayed,
         groups: groupsOf(read, this.idleThreshold).map((group) => {
           const key = `${read.name}\u0000${group.name}`
           seen.add(key)

@@ -127,7 +127,8 @@ const render = (snapshot) => {
   streams.replaceChildren();
   if (snapshot.streams.length === 0) streams.append(el("p", { class: "muted", text: "No stream yet." }));
   for (const s of snapshot.streams) {
-    const rate = s.addedPerSecond === null ? "" : " · " + s.addedPerSecond.toFixed(1) + " added/s";
+    const rate = (s.addedPerSecond === null ? "" : " · " + s.addedPerSecond.toFixed(1) + " added/s") +
+      (s.delayed.count === 0 ? "" : " · " + s.delayed.count + " delayed, next due " + new Date(s.delayed.nextDue).toLocaleTimeString());
     streams.append(el("div", { class: "stream", "data-stream": s.name },
       el("h3", { text: s.name }),
       el("div", { class: "meta" }, el("span", { "data-field": "length", text: String(s.length) }), " entries · first ",
