@@ -47,6 +47,17 @@ const writtenUnderKills = <E>(
     return outcomes.flatMap((outcome) => (Either.isLeft(outcome) ? [outcome.left] : []))
   })
 
+/** How many times each record (field `k`) is in the stream, and those there more than once. */
+const copiesOf = (stream: string) =>
+  Effect.map(Streams.read(stream, { count: 100_000 }), (entries) => {
+    const copies = new Map<string, number>()
+    for (const entry of entries) {
+      const k = entry.fields!["k"]!
+      copies.set(k, (copies.get(k) ?? 0) + 1)
+    }
+    return { copies, twice: [...copies].filter(([, n]) => n > 1) }
+  })
+
 layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's connection killed mid-write", (it) => {
   it.effect("20 000 records in batches (ids *), the shared connection killed 10 times: none lost, a re-sent one at most twice", () =>
     Effect.gen(function*() {
@@ -61,12 +72,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's c
         8,
         15
       )
-      const copies = new Map<string, number>()
-      for (const entry of yield* Streams.read(stream, { count: 100_000 })) {
-        const k = entry.fields!["k"]!
-        copies.set(k, (copies.get(k) ?? 0) + 1)
-      }
-      const twice = [...copies].filter(([, n]) => n > 1)
+      const { copies, twice } = yield* copiesOf(stream)
       console.log(`[fault] producer kills (ids *): written ${copies.size} of ${batches * size} records, ${failures.length} batches failed with Connection, ${twice.length} twice (allowed: re-sent by ioredis)`)
       // a batch whose reply was lost fails with Connection (the caller may send it again); every other batch is all there
       expect(failures.map(({ error }) => error.reason)).toEqual(failures.map(() => "Connection"))
@@ -92,12 +98,7 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: the producer's c
         8,
         15
       )
-      const copies = new Map<string, number>()
-      for (const entry of yield* Streams.read(stream, { count: 100_000 })) {
-        const k = entry.fields!["k"]!
-        copies.set(k, (copies.get(k) ?? 0) + 1)
-      }
-      const twice = [...copies].filter(([, n]) => n > 1)
+      const { copies, twice } = yield* copiesOf(stream)
       console.log(`[fault] producer kills (dedupe): written ${copies.size} of ${batches * size} records, ${failures.length} batches failed, ${twice.length} twice`)
       expect(failures).toEqual([])
       expect(copies.size).toBe(batches * size)

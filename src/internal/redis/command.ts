@@ -11,6 +11,7 @@
  * - `trace.ts`: the W3C trace context entries carry from producer to consumer
  * - `keys.ts`: keys beside a stream, in its hash slot (dedupe, pause)
  * - `dedupe.ts`: the script of deduplicated writes
+ * - `delayed.ts`: delayed entries, held beside the stream and moved in when due
  * - `unblock.ts`: CLIENT UNBLOCK of named connections on every master
  * Only `RedisError.ts` and the other ground-floor modules lie below it.
  *
