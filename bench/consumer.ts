@@ -4,8 +4,6 @@
  * streams by priority, and a self-claim recovery of a dead consumer's
  * pending entries.
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Deferred, Effect, Exit, Fiber } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as replies from "../src/internal/redis/replies.js"
@@ -14,7 +12,7 @@ import { backlogDrain, handle, seed, seedPending, SIBLING, withClient } from "./
 import type { Ctx, Measured, Scenario } from "./scenario.js"
 import { BenchError, promise, timed } from "./scenario.js"
 
-interface ConsumerOptions {
+export interface ConsumerOptions {
   /** Handle each read as one batch (`handleBatch`) instead of entry by entry. */
   readonly batch?: boolean
   readonly count?: number
@@ -83,23 +81,11 @@ export const consume = <E = never, R = never>(
     return handled
   })
 
-const drain = (ctx: Ctx, options: ConsumerOptions): Effect.Effect<Measured, unknown> =>
+export const drain = (ctx: Ctx, options: ConsumerOptions): Effect.Effect<Measured, unknown> =>
   timed(consume(ctx, ["consumer/bench/0"], options, handle)).pipe(
     Effect.map(([seconds, handled]) => ({ handled, seconds })),
     Effect.provide(Redis.layer(ctx.url))
   )
-
-/**
- * OpenTelemetry with an exporter that drops what it gets: every span is made
- * and ended as under a real backend, none is sent anywhere.
- */
-const Exporting = NodeSdk.layer(() => ({
-  resource: { serviceName: "bench" },
-  spanProcessor: new SimpleSpanProcessor({
-    export: (_spans, done) => done({ code: 0 }), // ExportResultCode.SUCCESS
-    shutdown: () => Promise.resolve()
-  })
-}))
 
 const large = { size: { full: 1_000_000, quick: 50_000 } }
 
@@ -166,11 +152,6 @@ const selfClaimRecovery = (ctx: Ctx): Effect.Effect<Measured, unknown> =>
 export const scenarios: ReadonlyArray<Scenario> = [
   backlogDrain("drain/library-default", "Consumer.run with default options", (ctx) => drain(ctx, {})),
   backlogDrain("drain/library-tuned", "Consumer.run with the bench's count and concurrency", (ctx) => drain(ctx, ctx.tuning)),
-  backlogDrain(
-    "drain/library-traced",
-    "Consumer.run with default options under an exporting OpenTelemetry tracer (a span per entry)",
-    (ctx) => Effect.provide(drain(ctx, {}), Exporting)
-  ),
   backlogDrain("drain/library-batch", "Consumer.run with handleBatch and count 1000", (ctx) => drain(ctx, { batch: true, count: 1000 })),
   backlogDrain(
     "drain/library-rate-limited",

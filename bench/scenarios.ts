@@ -1,6 +1,7 @@
 /**
  * Where the scenarios live. A child process loads only its scenario's
- * module, so that BullMQ's code is not in the RSS of a library drain.
+ * module, so that BullMQ's code (or the OpenTelemetry SDK) is not in the
+ * RSS of a library drain.
  */
 import type { Scenario } from "./scenario.js"
 
@@ -8,6 +9,7 @@ import type { Scenario } from "./scenario.js"
 export const modules: Readonly<Record<string, () => Promise<{ readonly scenarios: ReadonlyArray<Scenario> }>>> = {
   raw: () => import("./raw.js"),
   consumer: () => import("./consumer.js"),
+  traced: () => import("./traced.js"),
   live: () => import("./live.js"),
   streams: () => import("./streams.js"),
   gc: () => import("./gc.js"),
