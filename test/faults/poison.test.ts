@@ -53,7 +53,9 @@ layer(RedisTest.layer(), { excludeTestServices: true })("fault: poison entries a
       for (const letter of letters) {
         expect(letter.deliveries).toBeGreaterThanOrEqual(deliveries)
         expect(letter.fields).toMatchObject({ poison: "yes" })
-        expect(attempts.get(letter.id)).toBeGreaterThanOrEqual(deliveries)
+        // a consumer's backlog read counts a delivery when it claims the entry back (XCLAIM), before its
+        // handler runs: gc may dead-letter it at that count first, so the handler ran at least once fewer
+        expect(attempts.get(letter.id)).toBeGreaterThanOrEqual(deliveries - 1)
       }
       // each consumer handled its good entries in stream order
       expect(order.size).toBeGreaterThan(0)
