@@ -20,7 +20,7 @@
  * | `GET /api/events` | the same as Server-Sent Events, one `snapshot` event per refresh |
  * | `GET /api/streams` | the streams of the latest refresh |
  * | `GET /api/streams/:stream/groups` | the stream's groups and consumers, read now |
- * | `GET /api/streams/:stream/groups/:group` | `Groups.stats` |
+ * | `GET /api/streams/:stream/groups/:group` | `Groups.stats` (`delayed.nextDue` in epoch ms, or null) |
  * | `GET /api/streams/:stream/entries?from=ID&count=N` | `Streams.read` |
  * | `GET /api/dlq/:dlq?count=N` | `Gc.deadLetters` |
  * | `POST /api/dlq/:dlq/redrive?count=N&stream=S` | `Gc.redrive` |
@@ -331,6 +331,12 @@ const scoped = (settings: Settings, key: string) =>
     ? Effect.succeed(key)
     : Effect.fail(new Refused({ status: 404, error: "NotFound", message: `${JSON.stringify(key)} is not among the keys this dashboard shows` }))
 
+/** `Groups.stats` as JSON: the next due time of its delayed entries in epoch ms, or null. */
+const statsJson = (stats: Groups.GroupStats) => ({
+  ...stats,
+  delayed: { count: stats.delayed.count, nextDue: Option.match(stats.delayed.nextDue, { onNone: () => null, onSome: (due) => due.getTime() }) }
+})
+
 /** A pause or resume of the request's group, answered with its state now. */
 const pausing = <E, R>(
   streamParam: Effect.Effect<string, E, R>,
@@ -431,7 +437,7 @@ export const make = (
       HttpRouter.get("/api/streams/:stream/groups", read(Effect.flatMap(streamParam, (stream) => groupsNow(stream, settings.idle)))),
       HttpRouter.get(
         "/api/streams/:stream/groups/:group",
-        read(Effect.flatMap(Effect.all([streamParam, param("group")]), ([stream, group]) => Groups.stats(stream, group)))
+        read(Effect.flatMap(Effect.all([streamParam, param("group")]), ([stream, group]) => Effect.map(Groups.stats(stream, group), statsJson)))
       ),
       HttpRouter.get(
         "/api/streams/:stream/entries",

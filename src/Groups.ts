@@ -5,6 +5,7 @@
  */
 import type { Duration } from "effect"
 import { Effect, Option } from "effect"
+import * as Delayed from "./internal/redis/delayed.js"
 import * as Keys from "./internal/redis/keys.js"
 import * as replies from "./internal/redis/replies.js"
 import * as Unblock from "./internal/redis/unblock.js"
@@ -60,6 +61,8 @@ export interface GroupStats {
   readonly unconsumed: number
   /** Whether the group is paused ({@link pause}). */
   readonly paused: boolean
+  /** The stream's delayed entries, not in the stream yet (`Streams.delayedStats`). */
+  readonly delayed: Streams.DelayedStats
 }
 
 const PAGE = 1000
@@ -194,7 +197,8 @@ export const stats = Effect.fn("Groups.stats")(function*(stream: string, group: 
     pending: info.pending,
     lastDeliveredId: info.lastDeliveredId,
     unconsumed,
-    paused: pausedKey !== undefined && (yield* redis.send("EXISTS", [pausedKey])) === 1
+    paused: pausedKey !== undefined && (yield* redis.send("EXISTS", [pausedKey])) === 1,
+    delayed: Delayed.keysOf(stream) === undefined ? { count: 0, nextDue: Option.none() } : yield* Streams.delayedStats(stream)
   }
   return result
 })

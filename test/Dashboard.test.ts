@@ -106,7 +106,11 @@ layer(dashboard({}), { excludeTestServices: true, timeout: "30 seconds" })("Dash
       expect(groups.body).toEqual([expect.objectContaining({ name: group, pending: 1, lag: 1 })])
       const stats = yield* request(`/api/streams/${enc(stream)}/groups/${enc(group)}`)
       const direct = yield* Groups.stats(stream, group)
-      expect(stats.body).toEqual({ ...direct, consumers: direct.consumers.map((c) => ({ ...c, idle: expect.any(Number) })) })
+      expect(stats.body).toEqual({
+        ...direct,
+        consumers: direct.consumers.map((c) => ({ ...c, idle: expect.any(Number) })),
+        delayed: { count: 0, nextDue: null }
+      })
       const missingStream = yield* request(`/api/streams/${enc("stream/nope")}/groups`)
       expect(missingStream.status).toBe(404)
       expect(missingStream.body.error).toBe("NoSuchKey")

@@ -59,6 +59,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       const stats = yield* Streams.delayedStats(stream)
       expect(stats.count).toBe(1)
       expect(Option.getOrThrow(stats.nextDue).getTime()).toBeGreaterThanOrEqual(written + 790)
+      expect((yield* Groups.stats(stream, group)).delayed).toEqual(stats)
       const patient = yield* consumer("consumer/delayed/patient", 10_000)
       yield* eventually(Effect.sync(() => expect(handled).toHaveLength(1)), "12 seconds")
       expect(handled[0]!.fields).toEqual({ order: "1" })

@@ -1,5 +1,5 @@
 import { expect, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Groups, Naming, Redis, Streams } from "../src/index.js"
 import * as replies from "../src/internal/redis/replies.js"
 import { RedisTest } from "../src/testing/index.js"
@@ -142,7 +142,8 @@ layer(RedisTest.layer(), { excludeTestServices: true })("Groups", (it) => {
         pending: 0,
         lastDeliveredId: "0-0",
         unconsumed: 0,
-        paused: false
+        paused: false,
+        delayed: { count: 0, nextDue: Option.none() }
       })
     }))
 

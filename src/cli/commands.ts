@@ -109,16 +109,12 @@ const stats = Command.make("stats", {
   watch: Options.boolean("watch").pipe(Options.withAlias("w"), Options.withDescription("Redraw every --interval until interrupted")),
   interval: duration("interval", "How often --watch refreshes (default 1s)")
 }, ({ group, interval, json, stream, watch }) => {
-  const once = Effect.flatMap(
-    Effect.all([Groups.stats(stream, group), Effect.option(Streams.delayedStats(stream))]),
-    ([stats, delayed]) => {
-      const held = Option.getOrUndefined(delayed)
-      const text = Format.stats(stream, stats, undefined, held)
-      return json
-        ? Console.log(Format.json({ ...stats, delayed: held === undefined ? undefined : { count: held.count, nextDue: Option.getOrNull(held.nextDue) } }))
-        : Console.log(watch ? Format.frame(text, process.stdout.isTTY === true) : text)
-    }
-  )
+  const once = Effect.flatMap(Groups.stats(stream, group), (stats) => {
+    const text = Format.stats(stream, stats)
+    return json
+      ? Console.log(Format.json({ ...stats, delayed: { count: stats.delayed.count, nextDue: Option.getOrNull(stats.delayed.nextDue) } }))
+      : Console.log(watch ? Format.frame(text, process.stdout.isTTY === true) : text)
+  })
   return watch
     ? Effect.repeat(once, Schedule.spaced(Option.getOrElse(interval, () => "1 second"))).pipe(Effect.asVoid)
     : once

@@ -7,7 +7,6 @@
 import { Option } from "effect"
 import type * as Gc from "../Gc.js"
 import type * as Groups from "../Groups.js"
-import type * as Streams from "../Streams.js"
 
 /**
  * Left-aligned columns separated by two spaces, with a header row.
@@ -51,7 +50,8 @@ export const millis = (ms: number): string => {
  * @since 0.1.0
  * @category formatting
  */
-export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: number, delayed?: Streams.DelayedStats): string => {
+export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: number): string => {
+  const delayed = stats.delayed
   const summary = [
     `${stream} ${stats.name}`,
     `consumers ${stats.consumers.length}`,
@@ -60,7 +60,7 @@ export const stats = (stream: string, stats: Groups.GroupStats, dlqLength?: numb
     `last delivered ${stats.lastDeliveredId}`,
     ...(dlqLength === undefined ? [] : [`dlq ${dlqLength}`]),
     ...(stats.paused ? ["PAUSED"] : []),
-    ...(delayed === undefined || delayed.count === 0
+    ...(delayed.count === 0
       ? []
       : [`delayed ${delayed.count} (next due ${Option.match(delayed.nextDue, { onNone: () => "–", onSome: (due) => due.toISOString() })})`])
   ].join("  ")
