@@ -9,7 +9,7 @@ import { Effect, Fiber, Metric, MetricLabel } from "effect"
 import * as Consumer from "../src/Consumer.js"
 import * as Groups from "../src/Groups.js"
 import { RedisTest } from "../src/testing/index.js"
-import { addEntries, eventually, pendingCount } from "./utils.js"
+import { addEntries, Deliveries, eventually, pendingCount } from "./utils.js"
 
 let counter = 0
 const fresh = () => {
@@ -40,6 +40,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* addEntries(stream, 150)
       const starts: Array<number> = []
       const byConsumer = new Map<string, number>()
+      const ids = new Deliveries<string>()
       const fibers = yield* Effect.forEach([0, 1, 2], (i) =>
         Effect.fork(Consumer.run({
           stream,
@@ -51,11 +52,14 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
           handler: (message) =>
             Effect.sync(() => {
               starts.push(Date.now())
+              ids.record(message.id)
               byConsumer.set(message.consumer, (byConsumer.get(message.consumer) ?? 0) + 1)
             })
         })))
       yield* eventually(Effect.sync(() => expect(starts.length).toBe(150)), "15 seconds")
       yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
+      expect(ids.size).toBe(150)
+      expect(ids.twice).toEqual([])
       const most = busiestWindow(starts, 1_000)
       console.log(`[rate] 150 starts by ${byConsumer.size} consumers, at most ${most} in any second (limit 50, burst 1)`)
       expect(most).toBeLessThanOrEqual(51)
@@ -72,15 +76,23 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Groups.create(stream, group)
       yield* addEntries(stream, 30)
       const starts: Array<number> = []
+      const ids = new Deliveries<string>()
       const fiber = yield* Effect.fork(Consumer.run({
         stream,
         group,
         consumer: `consumer/${name}/0`,
         block: 100,
         rateLimit: { limit: 10, per: "1 second", burst: 5 },
-        handler: () => Effect.sync(() => starts.push(Date.now()))
+        handler: (message) =>
+          Effect.sync(() => {
+            starts.push(Date.now())
+            ids.record(message.id)
+          })
       }))
       yield* eventually(Effect.sync(() => expect(starts.length).toBe(30)), "15 seconds")
+      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
+      expect(ids.size).toBe(30)
+      expect(ids.twice).toEqual([])
       // limit + burst - 1 = 14 as the server grants them; the handlers' own clocks can see one more (a round trip's jitter)
       expect(busiestWindow(starts, 1_000)).toBeLessThanOrEqual(15)
       // the first five at once, the sixth a spacing (100 ms) later
@@ -95,6 +107,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* Groups.create(stream, group)
       yield* addEntries(stream, 40)
       const sizes: Array<number> = []
+      const ids = new Deliveries<string>()
       const fiber = yield* Effect.fork(Consumer.run({
         stream,
         group,
@@ -102,12 +115,18 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
         block: 100,
         count: 100,
         rateLimit: { limit: 40, per: "1 second", burst: 5 },
-        handleBatch: (messages) => Effect.sync(() => void sizes.push(messages.length))
+        handleBatch: (messages) =>
+          Effect.sync(() => {
+            sizes.push(messages.length)
+            for (const message of messages) ids.record(message.id)
+          })
       }))
       yield* eventually(Effect.sync(() => expect(sizes.reduce((a, b) => a + b, 0)).toBe(40)), "15 seconds")
       expect(sizes[0]).toBe(5)
       expect(Math.max(...sizes)).toBeLessThanOrEqual(5)
       yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
+      expect(ids.size).toBe(40)
+      expect(ids.twice).toEqual([])
       yield* Fiber.interrupt(fiber)
     }))
 
@@ -141,7 +160,9 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       // during the hold at most one start per consumer, granted before it; none from a grant after
       const during = starts.filter((start) => start.at > heldAt! && start.at < heldAt! + 760)
       expect(during.length, JSON.stringify(during)).toBeLessThanOrEqual(2)
+      // the rate-limited one twice (its first run failed with rateLimited), every other once
       expect(starts.filter((start) => start.id === ids[3]).length).toBe(2)
+      expect(ids.filter((id) => id !== ids[3]).map((id) => starts.filter((start) => start.id === id).length)).toEqual(ids.slice(1).map(() => 1))
       const labels = [MetricLabel.make("stream", stream), MetricLabel.make("group", group)]
       expect((yield* Metric.value(Consumer.metrics.failed.pipe(Metric.taggedWithLabels(labels)))).count).toBe(0)
       expect((yield* Metric.value(Consumer.metrics.rateLimited.pipe(Metric.taggedWithLabels(labels)))).count).toBe(1)

@@ -5,11 +5,12 @@
  */
 import type { Vitest } from "@effect/vitest"
 import { expect } from "@effect/vitest"
+import type { Duration } from "effect"
 import { Effect, Fiber, Option, Ref } from "effect"
 import { Consumer, Gc, Groups, Naming, Redis, Streams } from "../../src/index.js"
 import * as Keys from "../../src/internal/redis/keys.js"
 import * as replies from "../../src/internal/redis/replies.js"
-import { blockedClients, eventually } from "../utils.js"
+import { blockedClients, Deliveries, eventually } from "../utils.js"
 
 /** `count` stream names; 12 or more land on all three masters of the test cluster. */
 const streamNames = (prefix: string, count: number) =>
@@ -43,6 +44,40 @@ const keysPerMaster = (keys: ReadonlyArray<string>) =>
       Effect.reduce(keys, 0, (held, key) =>
         Effect.map(Effect.either(master.send("EXISTS", [key])), (exists) =>
           held + (exists._tag === "Right" && exists.right === 1 ? 1 : 0))))
+  })
+
+/**
+ * One consumer per stream (the same group), recording each entry it handles
+ * by stream and id, so that a test sees an entry handled twice.
+ */
+const consumersOn = (
+  streams: ReadonlyArray<string>,
+  group: string,
+  name: string,
+  options: { readonly block: Duration.DurationInput; readonly rateLimit?: Consumer.RateLimitOptions },
+  handled: Deliveries<string>
+) =>
+  Effect.forEach(streams, (stream, i) =>
+    Effect.forkScoped(Consumer.run({
+      stream,
+      group,
+      consumer: Naming.consumerName(name, i),
+      ...options,
+      handler: (message) => Effect.sync(() => handled.record(`${message.stream} ${message.id}`))
+    })))
+
+/** Waits until every stream's group has nothing pending or undelivered, then checks that no entry was handled twice. */
+const settledOnce = (streams: ReadonlyArray<string>, group: string, handled: Deliveries<string>, expected: number) =>
+  Effect.gen(function*() {
+    yield* eventually(Effect.sync(() => expect(handled.size).toBe(expected)), "10 seconds")
+    yield* eventually(
+      Effect.filterOrFail(
+        Effect.forEach(streams, (stream) => Groups.stats(stream, group)),
+        (all: ReadonlyArray<Groups.GroupStats>) => all.every((s) => s.pending === 0 && s.unconsumed === 0)
+      )
+    )
+    expect(handled.twice).toEqual([])
+    expect(handled.size).toBe(expected)
   })
 
 export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
@@ -157,15 +192,8 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       const streams = [...streamNames("paused", 12), ...taggedStreams("paused", 3)]
       const group = Naming.groupName("paused")
       yield* Groups.create(streams, group)
-      const handled = yield* Ref.make(0)
-      yield* Effect.forEach(streams, (stream, i) =>
-        Effect.forkScoped(Consumer.run({
-          stream,
-          group,
-          consumer: Naming.consumerName("paused", i),
-          block: "10 seconds",
-          handler: () => Ref.update(handled, (n) => n + 1)
-        })))
+      const handled = new Deliveries<string>()
+      yield* consumersOn(streams, group, "paused", { block: "10 seconds" }, handled)
       yield* eventually(Effect.filterOrFail(blockedClients, (n) => n >= streams.length))
       yield* Effect.forEach(streams, (stream) => Groups.pause(stream, group))
       // every consumer woken long before its 10 s block ends, and none blocked again
@@ -177,9 +205,9 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
         all.filter((h) => h.group === group).every((h) => (h.lastReadAt?.getTime() ?? 0) > written + 50)), "5 seconds")
       const stats = yield* Effect.forEach(streams, (stream) => Groups.stats(stream, group))
       expect(stats.map((s) => [s.paused, s.pending])).toEqual(streams.map(() => [true, 0]))
-      expect(yield* Ref.get(handled)).toBe(0)
+      expect(handled.size).toBe(0)
       yield* Effect.forEach(streams, (stream) => Groups.resume(stream, group))
-      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 2), "10 seconds")
+      yield* settledOnce(streams, group, handled, streams.length * 2)
     }))
 
   it.scoped("rate-limited consumers on streams on every master: the limiter beside each stream counts its group, everything handled", () =>
@@ -188,18 +216,10 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       const group = Naming.groupName("limited")
       yield* Groups.create(streams, group)
       for (const stream of streams) yield* Streams.xaddAll(stream, [{ n: 1 }, { n: 2 }, { n: 3 }])
-      const handled = yield* Ref.make(0)
-      yield* Effect.forEach(streams, (stream, i) =>
-        Effect.forkScoped(Consumer.run({
-          stream,
-          group,
-          consumer: Naming.consumerName("limited", i),
-          block: "100 millis",
-          rateLimit: { limit: 20, per: "1 second", burst: 2 },
-          handler: () => Ref.update(handled, (n) => n + 1)
-        })))
+      const handled = new Deliveries<string>()
+      yield* consumersOn(streams, group, "limited", { block: "100 millis", rateLimit: { limit: 20, per: "1 second", burst: 2 } }, handled)
       // each limiter's script ran beside its stream (a key in another slot would be refused on a cluster)
-      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 3), "10 seconds")
+      yield* settledOnce(streams, group, handled, streams.length * 3)
       for (const stream of streams) expect(Keys.beside("ratelimit", stream, group), stream).toContain(stream)
     }))
 
@@ -208,22 +228,15 @@ export const behaviour = (it: Vitest.MethodsNonLive<Redis.Redis, true>) => {
       const streams = [...streamNames("delayed", 12), ...taggedStreams("delayed", 3)]
       const group = Naming.groupName("delayed")
       yield* Groups.create(streams, group)
-      const handled = yield* Ref.make(0)
       for (const stream of streams) {
         yield* Streams.xaddMap(stream, "*", { n: 1 }, { delay: "200 millis" })
         const [promoteNow, cancel] = yield* Streams.xaddAll(stream, [{ n: 2 }, { n: 3 }], { delay: "1 hour" })
         expect(Option.isSome(yield* Streams.promoteDelayed(stream, promoteNow!)), stream).toBe(true)
         expect(yield* Streams.cancelDelayed(stream, cancel!), stream).toBe(true)
       }
-      yield* Effect.forEach(streams, (stream, i) =>
-        Effect.forkScoped(Consumer.run({
-          stream,
-          group,
-          consumer: Naming.consumerName("delayed", i),
-          block: "1 second",
-          handler: () => Ref.update(handled, (n) => n + 1)
-        })))
-      yield* eventually(Effect.filterOrFail(Ref.get(handled), (n) => n === streams.length * 2), "10 seconds")
+      const handled = new Deliveries<string>()
+      yield* consumersOn(streams, group, "delayed", { block: "1 second" }, handled)
+      yield* settledOnce(streams, group, handled, streams.length * 2)
       for (const stream of streams) expect((yield* Streams.delayedStats(stream)).count, stream).toBe(0)
     }))
 
