@@ -147,6 +147,8 @@ export const create = Effect.fn("Groups.create")(
 const groupsOf = (redis: Redis.Service, stream: string) =>
   Effect.flatMap(redis.send("XINFO", ["GROUPS", stream]), replies.groupInfos)
 
+const noneDelayed: Streams.DelayedStats = { count: 0, nextDue: Option.none() }
+
 /** The group's XINFO GROUPS row; a missing group fails with `NoGroup`, a missing stream with `NoSuchKey`. */
 const groupInfoOf = (redis: Redis.Service, stream: string, group: string) =>
   Effect.flatMap(groupsOf(redis, stream), (groups) => {
@@ -191,14 +193,18 @@ export const stats = Effect.fn("Groups.stats")(function*(stream: string, group: 
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const unconsumed = info.lag ?? (yield* Streams.countAfter(stream, info.lastDeliveredId))
   const pausedKey = Keys.pausedKeyOf(stream, group)
+  const [paused, delayed] = yield* Effect.all([
+    pausedKey === undefined ? Effect.succeed(false) : Effect.map(redis.send("EXISTS", [pausedKey]), (n) => n === 1),
+    Delayed.keysOf(stream) === undefined ? Effect.succeed(noneDelayed) : Streams.delayedStats(stream)
+  ], { concurrency: "unbounded" })
   const result: GroupStats = {
     name: info.name,
     consumers,
     pending: info.pending,
     lastDeliveredId: info.lastDeliveredId,
     unconsumed,
-    paused: pausedKey !== undefined && (yield* redis.send("EXISTS", [pausedKey])) === 1,
-    delayed: Delayed.keysOf(stream) === undefined ? { count: 0, nextDue: Option.none() } : yield* Streams.delayedStats(stream)
+    paused,
+    delayed
   }
   return result
 })

@@ -604,8 +604,8 @@ export const cancelDelayed = Effect.fn("Streams.cancelDelayed")(function*(stream
  */
 export const delayedStats = Effect.fn("Streams.delayedStats")(function*(stream: string) {
   const keys = yield* keysOrFail("Streams.delayedStats", stream)
-  const [count, first] = yield* (yield* Redis.Redis).pipeline([["ZCARD", [keys.set]], ["ZRANGE", [keys.set, 0, 0, "WITHSCORES"]]])
-  const due = Array.isArray(first) && first.length === 2 ? Number(first[1]) : undefined
-  const stats: DelayedStats = { count: Number(count), nextDue: due === undefined ? Option.none() : Option.some(new Date(due)) }
+  const [count, first] = yield* (yield* Redis.Redis).pipeline(Delayed.statsCommands(keys))
+  const { count: held, nextDue } = Delayed.statsOf(count, first)
+  const stats: DelayedStats = { count: held, nextDue: nextDue === undefined ? Option.none() : Option.some(new Date(nextDue)) }
   return stats
 })

@@ -719,14 +719,13 @@ const batchHandler = <A, E, R, EC, RC>(
     state.holdUntil = undefined
     return 0
   }
+  /** Whether a hold is on now (one field read when there is none). */
+  const held = (): boolean => state.holdUntil !== undefined && holdLeft() > 0
   /** Waits out a hold in steps of at most 100 ms, so that a stop does not wait for it. */
   const waitHold: Effect.Effect<void> = Effect.suspend(() => {
     const left = holdLeft()
     return left === 0 || state.stopping ? Effect.void : Effect.zipRight(Effect.sleep(Math.min(left, 100)), waitHold)
   })
-  /** `start`, after any hold. */
-  const afterHold = <X, Y, Z>(start: Effect.Effect<X, Y, Z>): Effect.Effect<X, Y, Z> =>
-    state.holdUntil === undefined || holdLeft() === 0 ? start : Effect.zipRight(waitHold, start)
 
   /** A failed entry: its error recorded, the control told (unless `told` already, for a whole batch), its backoff. */
   const failedWith = (message: StreamMessage, cause: Cause.Cause<E>, told = false) => {
@@ -767,7 +766,9 @@ const batchHandler = <A, E, R, EC, RC>(
   ): Effect.Effect<void, EC, R | RC> =>
     state.stopping || state.exit !== undefined
       ? Effect.void
-      : afterHold(Effect.suspend(() => (state.stopping || state.exit !== undefined ? Effect.void : handle(message))))
+      : held()
+      ? Effect.zipRight(waitHold, Effect.suspend(() => one(message, handle)))
+      : handle(message)
 
   /** Handles a message with continuations of its own (for handlers that run concurrently). */
   const alongside = (message: StreamMessage) => {
@@ -794,7 +795,7 @@ const batchHandler = <A, E, R, EC, RC>(
   let startedAt = 0
   const nextInOrder = (): Effect.Effect<void, EC, R | RC> => {
     if (i >= messages.length || state.stopping || state.exit !== undefined) return Effect.void
-    if (state.holdUntil !== undefined && holdLeft() > 0) return Effect.zipRight(waitHold, Effect.suspend(nextInOrder))
+    if (held()) return Effect.zipRight(waitHold, Effect.suspend(nextInOrder))
     current = messages[i++]!
     startedAt = performance.now()
     return Effect.matchCauseEffect(spanned(current), inOrderOutcome)
@@ -858,7 +859,7 @@ const batchHandler = <A, E, R, EC, RC>(
   const batchOf = (handle: (messages: ReadonlyArray<StreamMessage>) => Effect.Effect<A | PartialFailure<E>, E, R>) =>
   (messages: ReadonlyArray<StreamMessage>): Effect.Effect<void, EC, R | RC> => {
     if (messages.length === 0 || state.stopping || state.exit !== undefined) return Effect.void
-    if (state.holdUntil !== undefined && holdLeft() > 0) return Effect.zipRight(waitHold, Effect.suspend(() => batchOf(handle)(messages)))
+    if (held()) return Effect.zipRight(waitHold, Effect.suspend(() => batchOf(handle)(messages)))
     const effect = guarded(handle, messages)
     const startedAt = performance.now()
     return Effect.matchCauseEffect(

@@ -18,9 +18,9 @@
  */
 import { Effect } from "effect"
 import * as Naming from "../../Naming.js"
-import { delayedName } from "../../Naming.js"
 import * as Redis from "../../Redis.js"
 import type * as RedisError from "../../RedisError.js"
+import * as Delayed from "../redis/delayed.js"
 import * as Keys from "../redis/keys.js"
 import * as Replies from "../redis/replies.js"
 import * as Scan from "../redis/scan.js"
@@ -137,9 +137,9 @@ const withPaused = (
       return key === undefined ? [] : [{ stream: read.name, group: group.name, key }]
     })
   )
-  const sets = reads.map((read) => delayedName(read.name))
+  const sets = reads.map((read) => Delayed.keysOf(read.name))
   const commands: Array<Redis.Command> = asked.map(({ key }): Redis.Command => ["EXISTS", [key]])
-  for (const set of sets) if (set !== undefined) commands.push(["ZCARD", [set]], ["ZRANGE", [set, 0, 0, "WITHSCORES"]])
+  for (const set of sets) if (set !== undefined) commands.push(...Delayed.statsCommands(set))
   return Effect.map(commands.length === 0 ? Effect.succeed([]) : sender.pipeline(commands), (replies) => {
     const paused = new Map<string, Set<string>>()
     asked.forEach(({ group, stream }, i) => {
@@ -149,8 +149,8 @@ const withPaused = (
     return reads.map((read, i) => {
       let delayed = { count: 0, nextDue: null as number | null }
       if (sets[i] !== undefined) {
-        const first = replies[at + 1]
-        delayed = { count: Number(replies[at]), nextDue: Array.isArray(first) && first.length === 2 ? Number(first[1]) : null }
+        const { count, nextDue } = Delayed.statsOf(replies[at], replies[at + 1])
+        delayed = { count, nextDue: nextDue ?? null }
         at += 2
       }
       return { ...read, paused: paused.get(read.name) ?? new Set<string>(), delayed }

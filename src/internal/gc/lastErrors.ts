@@ -12,7 +12,7 @@
 import { Cause, Effect, Option, Predicate } from "effect"
 import type * as Redis from "../../Redis.js"
 import { describeFailure, ownFieldsOf } from "./failure.js"
-import { hashTagOf } from "../../Naming.js"
+import { slotted } from "../redis/keys.js"
 
 /** How long the hash of a stream lives after its last failure. */
 const keepFor = 7 * 24 * 60 * 60 * 1_000
@@ -26,11 +26,7 @@ const maxData = 2_000
  * for a stream with a hash tag, `errors/{<stream>}` otherwise; `undefined`
  * when no key can share its slot (a name with `}` but no hash tag).
  */
-export const keyOf = (stream: string): string | undefined => {
-  const tag = hashTagOf(stream)
-  if (tag !== undefined) return `errors/{${tag}}${stream}`
-  return stream.includes("}") ? undefined : `errors/{${stream}}`
-}
+export const keyOf = (stream: string): string | undefined => slotted("errors", stream)
 
 /** A failure as a letter keeps it: its tag, message and own fields, as JSON, bounded in size. */
 export const encode = (failure: unknown): string => {

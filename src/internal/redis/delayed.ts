@@ -145,3 +145,12 @@ export const promote = (
   Effect.flatMap(sender.send("EVAL", [promoteScript, 3, stream, keys.set, keys.fields, count, ...handles]), promoted).pipe(
     Effect.tap((done) => Metric.incrementBy(moved, done.moved.length))
   )
+
+/** The commands that count a stream's delayed entries and find the next due: ZCARD, and the set's first with its score. */
+export const statsCommands = (keys: Keys): ReadonlyArray<Redis.Command> => [["ZCARD", [keys.set]], ["ZRANGE", [keys.set, 0, 0, "WITHSCORES"]]]
+
+/** The replies of {@link statsCommands}: how many are held, and the next due time (epoch ms), if any. */
+export const statsOf = (count: unknown, first: unknown): { readonly count: number; readonly nextDue: number | undefined } => ({
+  count: Number(count),
+  nextDue: Array.isArray(first) && first.length === 2 ? Number(first[1]) : undefined
+})

@@ -9,9 +9,15 @@
 import { hashTagOf } from "../../Naming.js"
 
 export const beside = (kind: string, stream: string, name: string): string | undefined => {
+  const key = slotted(kind, stream)
+  return key === undefined ? undefined : `${key} ${name}`
+}
+
+/** `<kind>/{tag}<stream>` or `<kind>/{<stream>}`: a key of `kind` in the stream's slot, or `undefined` when none can be. */
+export const slotted = (kind: string, stream: string): string | undefined => {
   const tag = hashTagOf(stream)
-  if (tag !== undefined) return `${kind}/{${tag}}${stream} ${name}`
-  return stream.includes("}") ? undefined : `${kind}/{${stream}} ${name}`
+  if (tag !== undefined) return `${kind}/{${tag}}${stream}`
+  return stream.includes("}") ? undefined : `${kind}/{${stream}}`
 }
 
 /** The key that says a group is paused (`Groups.pause`), beside its stream; its value is the time of the pause (epoch ms). */
