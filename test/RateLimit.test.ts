@@ -29,15 +29,29 @@ const busiestWindow = (starts: ReadonlyArray<number>, per: number): number => {
   return most
 }
 
+/** A fresh stream with its group and `n` entries. */
+const seeded = (n: number) =>
+  Effect.gen(function*() {
+    const names = fresh()
+    yield* Groups.create(names.stream, names.group)
+    return { ...names, ids: yield* addEntries(names.stream, n) }
+  })
+
+/** Once nothing is pending: every one of the `n` entries handled, none twice. */
+const allOnce = (stream: string, group: string, handled: Deliveries<string>, n: number) =>
+  Effect.gen(function*() {
+    yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (pending) => pending === 0))
+    expect(handled.size).toBe(n)
+    expect(handled.twice).toEqual([])
+  })
+
 const throttledOf = (stream: string, group: string) =>
   Metric.value(Consumer.metrics.throttled.pipe(Metric.taggedWithLabels([MetricLabel.make("stream", stream), MetricLabel.make("group", group)])))
 
 layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("rateLimit", (it) => {
   it.effect("three consumers with limit 50 per second start at most 51 handlers in any second between them, and handle everything", () =>
     Effect.gen(function*() {
-      const { group, name, stream } = fresh()
-      yield* Groups.create(stream, group)
-      yield* addEntries(stream, 150)
+      const { group, name, stream } = yield* seeded(150)
       const starts: Array<number> = []
       const byConsumer = new Map<string, number>()
       const ids = new Deliveries<string>()
@@ -57,9 +71,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
             })
         })))
       yield* eventually(Effect.sync(() => expect(starts.length).toBe(150)), "15 seconds")
-      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
-      expect(ids.size).toBe(150)
-      expect(ids.twice).toEqual([])
+      yield* allOnce(stream, group, ids, 150)
       const most = busiestWindow(starts, 1_000)
       console.log(`[rate] 150 starts by ${byConsumer.size} consumers, at most ${most} in any second (limit 50, burst 1)`)
       expect(most).toBeLessThanOrEqual(51)
@@ -72,9 +84,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
 
   it.effect("burst lets that many start at once after a quiet spell; the window bound is limit + burst - 1", () =>
     Effect.gen(function*() {
-      const { group, name, stream } = fresh()
-      yield* Groups.create(stream, group)
-      yield* addEntries(stream, 30)
+      const { group, name, stream } = yield* seeded(30)
       const starts: Array<number> = []
       const ids = new Deliveries<string>()
       const fiber = yield* Effect.fork(Consumer.run({
@@ -90,9 +100,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
           })
       }))
       yield* eventually(Effect.sync(() => expect(starts.length).toBe(30)), "15 seconds")
-      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
-      expect(ids.size).toBe(30)
-      expect(ids.twice).toEqual([])
+      yield* allOnce(stream, group, ids, 30)
       // limit + burst - 1 = 14 as the server grants them; the handlers' own clocks can see one more (a round trip's jitter)
       expect(busiestWindow(starts, 1_000)).toBeLessThanOrEqual(15)
       // the first five at once, the sixth a spacing (100 ms) later
@@ -103,9 +111,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
 
   it.effect("a batch handler gets each grant's part of a read", () =>
     Effect.gen(function*() {
-      const { group, name, stream } = fresh()
-      yield* Groups.create(stream, group)
-      yield* addEntries(stream, 40)
+      const { group, name, stream } = yield* seeded(40)
       const sizes: Array<number> = []
       const ids = new Deliveries<string>()
       const fiber = yield* Effect.fork(Consumer.run({
@@ -124,9 +130,7 @@ layer(RedisTest.layer(), { excludeTestServices: true, timeout: "60 seconds" })("
       yield* eventually(Effect.sync(() => expect(sizes.reduce((a, b) => a + b, 0)).toBe(40)), "15 seconds")
       expect(sizes[0]).toBe(5)
       expect(Math.max(...sizes)).toBeLessThanOrEqual(5)
-      yield* eventually(Effect.filterOrFail(pendingCount(stream, group), (n) => n === 0))
-      expect(ids.size).toBe(40)
-      expect(ids.twice).toEqual([])
+      yield* allOnce(stream, group, ids, 40)
       yield* Fiber.interrupt(fiber)
     }))
 
